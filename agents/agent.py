@@ -1,0 +1,117 @@
+"""The agent: world model + behaviour, their optimisers, one training update, and acting."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.behaviour import Behaviour
+from agents.config import Config
+from agents.weighting import make_weighting
+from agents.world_model import WorldModel, preprocess
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+def _adam(params, lr: float, eps: float, weight_decay: float) -> torch.optim.Optimizer:
+    # foreach: one fused kernel launch per parameter group instead of one per tensor.
+    return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=weight_decay, foreach=True)
+
+
+class Agent(nn.Module):
+    def __init__(self, cfg: Config, action_dim: int, device: torch.device):
+        super().__init__()
+        self.cfg = cfg
+        self.device = device
+        self.action_dim = action_dim
+        self.wm = WorldModel(cfg.model, action_dim, cfg.env.image_size,
+                             make_weighting(cfg.weighting))
+        self.behaviour = Behaviour(cfg.behaviour, cfg.model, self.wm.rssm.feat_dim, action_dim)
+        self.to(device)
+        m, b = cfg.model, cfg.behaviour
+        self.opt = {
+            "model": _adam(self.wm.parameters(), m.lr, m.eps, m.weight_decay),
+            "actor": _adam(self.behaviour.actor.parameters(), b.actor_lr, b.eps, b.weight_decay),
+            "critic": _adam(self.behaviour.critic.parameters(), b.critic_lr, b.eps,
+                            b.weight_decay),
+        }
+        amp = device.type == "cuda" and cfg.train.precision != "fp32"
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
+        self.amp = amp
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.amp_dtype == torch.float16)
+        self.updates = 0
+
+    def _autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def _step(self, name: str, loss: torch.Tensor, params, clip: float) -> float:
+        opt = self.opt[name]
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(opt)
+        norm = nn.utils.clip_grad_norm_(params, clip)
+        self.scaler.step(opt)
+        return float(norm)
+
+    def to_torch(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        out = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+        for k in ("action", "reward", "state"):
+            out[k] = out[k].float()
+        return out
+
+    def update(self, batch: dict[str, np.ndarray], step: int = -1) -> dict[str, float]:
+        """One world-model update, then one actor and one critic update in imagination."""
+        data = self.to_torch(batch)
+        with self._autocast():
+            wm_loss, logs, post = self.wm.loss(data, step)
+        logs["grad_norm_model"] = self._step("model", wm_loss, self.wm.parameters(),
+                                             self.cfg.model.clip)
+        with self._autocast():
+            actor_loss, critic_loss, blogs = self.behaviour.losses(self.wm, post)
+        logs.update(blogs)
+        b = self.cfg.behaviour
+        logs["grad_norm_actor"] = self._step("actor", actor_loss,
+                                             self.behaviour.actor.parameters(), b.clip)
+        logs["grad_norm_critic"] = self._step("critic", critic_loss,
+                                              self.behaviour.critic.parameters(), b.clip)
+        self.scaler.update()
+        self.updates += 1
+        if self.updates % b.target_every == 0:
+            self.behaviour.update_target()
+        return logs
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], state, explore: bool):
+        """One environment step of the policy; state = (deter, stoch, previous action)."""
+        if state is None:
+            deter, stoch = self.wm.rssm.initial(1, self.device)
+            state = (deter, stoch, torch.zeros(1, self.action_dim, device=self.device))
+        deter, stoch, prev_action = state
+        image = torch.as_tensor(obs["image"], device=self.device)[None]
+        embed = self.wm.encoder(preprocess(image))
+        deter, stoch = self.wm.rssm.obs_step(deter, stoch, prev_action, embed, sample=explore)
+        action = self.behaviour.act(torch.cat([stoch, deter], -1), explore).clamp(-1, 1)
+        return action[0].cpu().numpy(), (deter, stoch, action)
+
+    def checkpoint_state(self) -> dict:
+        return {"modules": self.state_dict(),
+                "opt": {k: o.state_dict() for k, o in self.opt.items()},
+                "scaler": self.scaler.state_dict(), "updates": self.updates}
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        self.load_state_dict(state["modules"])
+        for k, o in self.opt.items():
+            o.load_state_dict(state["opt"][k])
+        self.scaler.load_state_dict(state["scaler"])
+        self.updates = state["updates"]

@@ -1,0 +1,121 @@
+"""Actor-critic learned in imagination (DreamerV2, continuous actions, dynamics backprop)."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+import torch
+from torch import distributions as D
+from torch import nn
+
+from agents.config import BehaviourConfig, ModelConfig
+from agents.networks import mlp
+from agents.world_model import Posterior, WorldModel
+
+
+class ClippedNormal(D.Normal):
+    """DreamerV2's 'truncated normal': a Normal(tanh(mu), std) sample clipped to (-1, 1) with
+    straight-through gradients. Entropy is the Normal's."""
+
+    def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        x = super().rsample(sample_shape)
+        clipped = x.clamp(-0.999, 0.999)
+        return x + (clipped - x).detach()
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+
+class Actor(nn.Module):
+    def __init__(self, feat_dim: int, action_dim: int, layers: int, units: int, min_std: float):
+        super().__init__()
+        self.net = mlp(feat_dim, 2 * action_dim, layers, units)
+        self.min_std = min_std
+
+    def forward(self, feat: torch.Tensor) -> D.Independent:
+        mean, std = self.net(feat).float().chunk(2, -1)
+        std = 2 * torch.sigmoid((std + 2) / 2) + self.min_std
+        return D.Independent(ClippedNormal(torch.tanh(mean), std), 1)
+
+
+@contextmanager
+def frozen(module: nn.Module):
+    """Let gradients flow through `module` without computing its own weight gradients."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def lambda_returns(reward, value, discount: float, lam: float) -> torch.Tensor:
+    """R_t = r_{t+1} + g * ((1 - lam) * v_{t+1} + lam * R_{t+1}), R_H = v_H.
+
+    reward, value: [H+1, N] over imagined states s_0..s_H; returns [H, N] for s_0..s_{H-1}.
+    """
+    returns = [value[-1]]
+    for t in reversed(range(len(reward) - 1)):
+        nxt = (1 - lam) * value[t + 1] + lam * returns[-1]
+        returns.append(reward[t + 1] + discount * nxt)
+    return torch.stack(returns[:0:-1])
+
+
+class Behaviour(nn.Module):
+    def __init__(self, cfg: BehaviourConfig, model_cfg: ModelConfig, feat_dim: int,
+                 action_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        layers, units = model_cfg.mlp_layers, model_cfg.mlp_units
+        self.actor = Actor(feat_dim, action_dim, layers, units, cfg.actor_min_std)
+        self.critic = mlp(feat_dim, 1, layers, units)
+        self.target = copy.deepcopy(self.critic).requires_grad_(False)
+
+    def update_target(self) -> None:
+        self.target.load_state_dict(self.critic.state_dict())
+
+    def imagine(self, wm: WorldModel, start: Posterior) -> tuple[torch.Tensor, torch.Tensor]:
+        """Roll the actor through the prior for `horizon` steps from every posterior state.
+
+        Returns features [H+1, N, F] (s_0 is the start) and actor entropies [H+1, N].
+        """
+        deter = start.deter.reshape(-1, start.deter.shape[-1])
+        stoch = start.stoch.reshape(-1, start.stoch.shape[-1])
+        feats, ents = [torch.cat([stoch, deter], -1)], []
+        for _ in range(self.cfg.horizon):
+            policy = self.actor(feats[-1].detach())
+            ents.append(policy.entropy())
+            action = policy.rsample()
+            deter, prior = wm.rssm.img_step(deter, stoch, action.to(deter.dtype))
+            stoch = wm.rssm.sample(prior).to(deter.dtype)
+            feats.append(torch.cat([stoch, deter], -1))
+        ents.append(self.actor(feats[-1].detach()).entropy())
+        return torch.stack(feats), torch.stack(ents)
+
+    def losses(self, wm: WorldModel, start: Posterior):
+        """Actor loss (dynamics backprop through the frozen world model) and critic loss."""
+        cfg = self.cfg
+        with frozen(wm):
+            feats, ents = self.imagine(wm, start)
+            reward = wm.reward_mean(feats).float()
+        value = self.target(feats).squeeze(-1).float()
+        returns = lambda_returns(reward, value, cfg.discount, cfg.lam)
+        # Weight of each imagined step: discount^t (no learned discount on these suites).
+        weight = cfg.discount ** torch.arange(len(returns), device=returns.device)[:, None]
+        actor_loss = -(weight * (returns + cfg.actor_entropy * ents[:-1])).mean()
+        pred = self.critic(feats[:-1].detach()).squeeze(-1).float()
+        critic_loss = (weight * 0.5 * (pred - returns.detach()).pow(2)).mean()
+        logs = {"actor_loss": float(actor_loss.detach()), "critic_loss": float(critic_loss.detach()),
+                "actor_entropy": float(ents.detach().mean()),
+                "imag_reward": float(reward.detach().mean()),
+                "imag_return": float(returns.detach().mean())}
+        return actor_loss, critic_loss, logs
+
+    @torch.no_grad()
+    def act(self, feat: torch.Tensor, explore: bool) -> torch.Tensor:
+        policy = self.actor(feat)
+        return policy.rsample() if explore else policy.mode

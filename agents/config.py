@@ -1,0 +1,312 @@
+"""Run configuration: nested dataclasses, named presets and `key=value` overrides.
+
+A config is fully resolved before anything runs, so a bad override fails fast (exit 2 in the
+CLI) and the saved config.json describes the run exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad preset, override key or value. The CLI prints it as one line and exits 2."""
+
+
+@dataclass
+class EnvConfig:
+    task: str = "metaworld/lever-pull"
+    image_size: int = 64
+    action_repeat: int = 1
+    episode_length: int = 500  # env steps (frames) per episode; Meta-world's own limit is 500
+    camera: str = "corner"
+    light_render: bool = True  # smaller shadow map, no MSAA: ~3x faster, objects stay visible
+
+
+@dataclass
+class ReplayConfig:
+    capacity: int = 1_000_000  # env steps kept
+    seq_len: int = 50
+    batch_size: int = 50
+    prioritize_ends: bool = True
+
+
+@dataclass
+class ModelConfig:
+    deter: int = 1024
+    hidden: int = 1024
+    stoch: int = 32
+    classes: int = 32
+    depth: int = 48
+    enc_kernels: tuple[int, ...] = (4, 4, 4, 4)
+    dec_kernels: tuple[int, ...] = (5, 5, 6, 6)
+    mlp_layers: int = 4
+    mlp_units: int = 400
+    kl_balance: float = 0.8
+    free_nats: float = 0.0
+    lr: float = 3e-4
+    eps: float = 1e-5
+    clip: float = 100.0
+    weight_decay: float = 1e-6
+
+
+@dataclass
+class BehaviourConfig:
+    horizon: int = 15
+    discount: float = 0.99
+    lam: float = 0.95
+    actor_lr: float = 8e-5
+    critic_lr: float = 8e-5
+    eps: float = 1e-5
+    clip: float = 100.0
+    weight_decay: float = 1e-6
+    actor_entropy: float = 1e-4
+    actor_min_std: float = 0.1
+    target_every: int = 100  # updates between hard copies of the slow critic
+
+
+@dataclass
+class WeightingConfig:
+    """Parameters of the loss weighting; which ones apply depends on `name`."""
+
+    name: str = "fixed"
+    w_o: float = 1.0
+    w_r: float = 1.0
+    w_d: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    steps: int = 256_000  # env steps (frames, i.e. counting action repeat)
+    prefill: int = 5_000
+    pretrain: int = 100  # updates right after prefill
+    train_every: int = 5  # env steps per update
+    eval_every: int = 10_000
+    eval_episodes: int = 10
+    log_every: int = 1_000  # env steps between training-metric rows
+    checkpoint_every: int = 10_000  # env steps; checkpoints land on episode boundaries
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast, CUDA only)
+    threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+
+
+@dataclass
+class Config:
+    preset: str = "paper"
+    env: EnvConfig = field(default_factory=EnvConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# --- presets -------------------------------------------------------------------------------
+# `paper` is the official DreamerV2 configuration of the HarmonyDream code (Meta-world, with the
+# DMC-vision differences applied for dmc/ tasks). `quick` fits a 2-core CPU; `smoke` is for tests.
+
+PAPER_DMC = {
+    "env.action_repeat": 2,
+    "env.episode_length": 1000,
+    "replay.batch_size": 16,
+    "model.deter": 200,
+    "model.hidden": 200,
+    "model.free_nats": 1.0,
+    "train.steps": 500_000,
+    "train.prefill": 1_000,
+}
+
+QUICK = {
+    "replay.batch_size": 16,
+    "replay.seq_len": 50,
+    "model.deter": 200,
+    "model.hidden": 200,
+    "model.stoch": 16,
+    "model.classes": 16,
+    "model.depth": 16,
+    "model.mlp_layers": 2,
+    "model.mlp_units": 200,
+    "train.steps": 30_000,
+    "train.prefill": 2_500,
+    "train.pretrain": 50,
+    "train.eval_every": 5_000,
+    "train.eval_episodes": 5,
+    "train.log_every": 500,
+    "train.checkpoint_every": 5_000,
+}
+
+SMOKE = {
+    "env.episode_length": 50,
+    "replay.batch_size": 4,
+    "replay.seq_len": 10,
+    "model.deter": 32,
+    "model.hidden": 32,
+    "model.stoch": 4,
+    "model.classes": 4,
+    "model.depth": 4,
+    "model.mlp_layers": 1,
+    "model.mlp_units": 32,
+    "behaviour.horizon": 5,
+    "train.steps": 300,
+    "train.prefill": 100,
+    "train.pretrain": 2,
+    "train.train_every": 10,
+    "train.eval_every": 100,
+    "train.eval_episodes": 1,
+    "train.log_every": 50,
+    "train.checkpoint_every": 100,
+}
+
+PRESETS = ("smoke", "quick", "paper")
+
+
+def suite_of(task: str) -> str:
+    suite, _, name = task.partition("/")
+    if suite not in ("metaworld", "dmc") or not name:
+        raise ConfigError(f"bad task {task!r}: expected metaworld/<task> or dmc/<domain>-<task>")
+    return suite
+
+
+def make_config(
+    preset: str = "paper",
+    task: str = "metaworld/lever-pull",
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> Config:
+    """Resolve preset + task + overrides into a validated Config."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    cfg = Config(preset=preset)
+    cfg.env.task = task
+    if suite_of(task) == "dmc":
+        apply_overrides(cfg, PAPER_DMC)
+        cfg.env.camera = "0"
+    if preset == "quick":
+        apply_overrides(cfg, QUICK)
+    elif preset == "smoke":
+        apply_overrides(cfg, SMOKE)
+    apply_overrides(cfg, overrides or {})
+    validate(cfg)
+    return cfg
+
+
+def _parse(value: Any, typ: Any, key: str) -> Any:
+    if not isinstance(value, str):
+        if typ == "float" and isinstance(value, int):
+            return float(value)
+        return value
+    try:
+        if typ == "bool":
+            low = value.lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return low in ("true", "1", "yes")
+        if typ == "int":
+            return int(float(value)) if float(value).is_integer() else int(value)
+        if typ == "float":
+            return float(value)
+        if typ.startswith("tuple"):
+            return tuple(int(v) for v in value.strip("()[] ").split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"bad value for {key}: {value!r} is not a valid {typ}") from None
+    return value
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Config:
+    """Apply `section.field=value` overrides in place; unknown keys raise ConfigError."""
+    if isinstance(overrides, list):
+        pairs = {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"bad override {item!r}: expected key=value")
+            pairs[key.strip()] = value.strip()
+        overrides = pairs
+    for key, value in overrides.items():
+        section_name, _, name = key.partition(".")
+        section = getattr(cfg, section_name, None)
+        if not dataclasses.is_dataclass(section) or not name:
+            raise ConfigError(f"unknown config key {key!r}")
+        types = {f.name: f.type for f in dataclasses.fields(section)}
+        if name not in types:
+            raise ConfigError(f"unknown config key {key!r}")
+        setattr(section, name, _parse(value, types[name], key))
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    from agents.weighting import WEIGHTINGS  # local: avoid a torch import for config-only users
+
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise ConfigError(msg)
+
+    from agents.envs import UnknownTaskError, check_task
+
+    suite_of(cfg.env.task)
+    try:
+        check_task(cfg.env.task)
+    except UnknownTaskError as exc:
+        raise ConfigError(str(exc)) from None
+    need(cfg.weighting.name in WEIGHTINGS,
+         f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTINGS)}")
+    for name in ("w_o", "w_r", "w_d"):
+        need(getattr(cfg.weighting, name) >= 0, f"weighting.{name} must be >= 0")
+    positive = {
+        "env.image_size": cfg.env.image_size, "env.action_repeat": cfg.env.action_repeat,
+        "env.episode_length": cfg.env.episode_length, "replay.seq_len": cfg.replay.seq_len,
+        "replay.batch_size": cfg.replay.batch_size, "replay.capacity": cfg.replay.capacity,
+        "model.deter": cfg.model.deter, "model.hidden": cfg.model.hidden,
+        "model.stoch": cfg.model.stoch, "model.classes": cfg.model.classes,
+        "model.depth": cfg.model.depth, "model.mlp_units": cfg.model.mlp_units,
+        "model.lr": cfg.model.lr, "behaviour.horizon": cfg.behaviour.horizon,
+        "behaviour.actor_lr": cfg.behaviour.actor_lr,
+        "behaviour.critic_lr": cfg.behaviour.critic_lr,
+        "train.steps": cfg.train.steps, "train.train_every": cfg.train.train_every,
+        "train.eval_every": cfg.train.eval_every, "train.eval_episodes": cfg.train.eval_episodes,
+        "train.log_every": cfg.train.log_every,
+        "train.checkpoint_every": cfg.train.checkpoint_every,
+        "behaviour.target_every": cfg.behaviour.target_every,
+    }
+    for key, value in positive.items():
+        need(value > 0, f"{key} must be > 0, got {value}")
+    need(cfg.model.mlp_layers >= 1, "model.mlp_layers must be >= 1")
+    need(cfg.train.prefill >= 0 and cfg.train.pretrain >= 0, "train.prefill/pretrain must be >= 0")
+    need(0 < cfg.behaviour.discount <= 1, "behaviour.discount must be in (0, 1]")
+    need(0 <= cfg.behaviour.lam <= 1, "behaviour.lam must be in [0, 1]")
+    need(0 <= cfg.model.kl_balance <= 1, "model.kl_balance must be in [0, 1]")
+    need(cfg.train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
+    need(cfg.train.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32/bf16/fp16")
+    need(len(cfg.model.enc_kernels) >= 1 and len(cfg.model.dec_kernels) >= 1,
+         "model.enc_kernels and model.dec_kernels must not be empty")
+    need(cfg.env.episode_length % cfg.env.action_repeat == 0,
+         "env.episode_length must be a multiple of env.action_repeat")
+    need(cfg.replay.seq_len <= cfg.env.episode_length // cfg.env.action_repeat + 1,
+         "replay.seq_len is longer than an episode")
+    # The decoder's transposed convolutions must land exactly on the image size.
+    size = 1
+    for k in cfg.model.dec_kernels:
+        size = (size - 1) * 2 + k
+    need(size == cfg.env.image_size,
+         f"model.dec_kernels {cfg.model.dec_kernels} produce {size}px images, "
+         f"env.image_size is {cfg.env.image_size}")
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Rebuild a Config from its saved dict (config.json)."""
+    cfg = Config(preset=data.get("preset", "paper"))
+    flat = {f"{s}.{k}": v for s, sec in data.items() if isinstance(sec, dict) for k, v in sec.items()}
+    for key, value in flat.items():
+        if isinstance(value, list):
+            flat[key] = tuple(value)
+    apply_overrides(cfg, flat)
+    return cfg

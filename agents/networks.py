@@ -1,0 +1,155 @@
+"""Building blocks of DreamerV2: MLP, CNN encoder / decoder, RSSM with categorical latents.
+
+As in DreamerV2, only the GRU is layer-normalised; MLPs and RSSM layers are plain ELU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import distributions as D
+from torch import nn
+
+
+def mlp(inp: int, out: int, layers: int, units: int) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    for _ in range(layers):
+        mods += [nn.Linear(inp, units), nn.ELU()]
+        inp = units
+    mods.append(nn.Linear(inp, out))
+    return nn.Sequential(*mods)
+
+
+class Encoder(nn.Module):
+    """Strided CNN, channels depth * (1, 2, 4, 8), ELU; images in [-0.5, 0.5]."""
+
+    def __init__(self, depth: int, kernels: tuple[int, ...], image_size: int):
+        super().__init__()
+        mods: list[nn.Module] = []
+        channels, size = 3, image_size
+        for i, k in enumerate(kernels):
+            mods += [nn.Conv2d(channels, depth * 2**i, k, stride=2), nn.ELU()]
+            channels, size = depth * 2**i, (size - k) // 2 + 1
+        self.net = nn.Sequential(*mods, nn.Flatten())
+        self.out_dim = channels * size * size
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """image: [..., 3, H, W] float -> [..., out_dim]."""
+        lead = image.shape[:-3]
+        return self.net(image.reshape(-1, *image.shape[-3:])).reshape(*lead, -1)
+
+
+class Decoder(nn.Module):
+    """Features -> linear -> 1x1 map -> transposed convolutions -> image mean."""
+
+    def __init__(self, feat_dim: int, depth: int, kernels: tuple[int, ...]):
+        super().__init__()
+        n = len(kernels)
+        self.inp = depth * 2 ** (n - 1) * 4  # 32 * depth for the four-layer default
+        self.linear = nn.Linear(feat_dim, self.inp)
+        mods: list[nn.Module] = []
+        channels = self.inp
+        for i, k in enumerate(kernels):
+            last = i == n - 1
+            out = 3 if last else depth * 2 ** (n - 2 - i)
+            mods.append(nn.ConvTranspose2d(channels, out, k, stride=2))
+            if not last:
+                mods.append(nn.ELU())
+            channels = out
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        lead = feat.shape[:-1]
+        x = self.linear(feat).reshape(-1, self.inp, 1, 1)
+        x = self.net(x)
+        return x.reshape(*lead, *x.shape[1:])
+
+
+class LayerNormGRU(nn.Module):
+    """GRU cell with layer norm on the gate pre-activations and update bias -1 (DreamerV2)."""
+
+    def __init__(self, inp: int, size: int):
+        super().__init__()
+        self.linear = nn.Linear(inp + size, 3 * size, bias=False)
+        self.norm = nn.LayerNorm(3 * size)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        parts = self.norm(self.linear(torch.cat([x, h], -1)))
+        reset, cand, update = parts.chunk(3, -1)
+        reset = torch.sigmoid(reset)
+        cand = torch.tanh(reset * cand)
+        update = torch.sigmoid(update - 1)
+        return update * cand + (1 - update) * h
+
+
+class RSSM(nn.Module):
+    """Recurrent state-space model with `stoch` categorical variables of `classes` classes.
+
+    State = (deter [.., deter], stoch [.., stoch * classes] one-hot). Samples use the
+    straight-through one-hot categorical from torch.distributions.
+    """
+
+    def __init__(self, embed_dim: int, action_dim: int, deter: int, hidden: int,
+                 stoch: int, classes: int):
+        super().__init__()
+        self.deter, self.stoch, self.classes = deter, stoch, classes
+        flat = stoch * classes
+        self.img_in = nn.Sequential(nn.Linear(flat + action_dim, hidden), nn.ELU())
+        self.gru = LayerNormGRU(hidden, deter)
+        self.prior_head = nn.Sequential(nn.Linear(deter, hidden), nn.ELU(),
+                                        nn.Linear(hidden, flat))
+        self.post_head = nn.Sequential(nn.Linear(deter + embed_dim, hidden), nn.ELU(),
+                                       nn.Linear(hidden, flat))
+
+    @property
+    def feat_dim(self) -> int:
+        return self.deter + self.stoch * self.classes
+
+    def initial(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.zeros(batch, self.deter, device=device),
+                torch.zeros(batch, self.stoch * self.classes, device=device))
+
+    def dist(self, logits: torch.Tensor) -> D.Independent:
+        logits = logits.reshape(*logits.shape[:-1], self.stoch, self.classes)
+        return D.Independent(D.OneHotCategoricalStraightThrough(logits=logits.float()), 1)
+
+    def sample(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.dist(logits).rsample().flatten(-2)
+
+    def img_step(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor):
+        """Prior step: (h, z, a) -> h', prior logits."""
+        deter = self.gru(self.img_in(torch.cat([stoch, action], -1)), deter)
+        return deter, self.prior_head(deter)
+
+    def observe(self, embed: torch.Tensor, action: torch.Tensor):
+        """Filter a batch of sequences [B, T, ...] from a zero state.
+
+        Returns deter, stoch (posterior samples), post_logits and prior_logits, all [B, T, ...].
+        """
+        B, T = embed.shape[:2]
+        deter, stoch = self.initial(B, embed.device)
+        deters, stochs, posts, priors = [], [], [], []
+        for t in range(T):
+            deter, prior = self.img_step(deter, stoch, action[:, t])
+            post = self.post_head(torch.cat([deter, embed[:, t]], -1))
+            stoch = self.sample(post)
+            deters.append(deter)
+            stochs.append(stoch)
+            posts.append(post)
+            priors.append(prior)
+        stack = lambda xs: torch.stack(xs, 1)
+        return stack(deters), stack(stochs), stack(posts), stack(priors)
+
+    def obs_step(self, deter, stoch, action, embed, sample: bool = True):
+        """One filtering step for acting in the environment."""
+        deter, _ = self.img_step(deter, stoch, action)
+        post = self.post_head(torch.cat([deter, embed], -1))
+        if sample:
+            stoch = self.sample(post)
+        else:
+            stoch = F.one_hot(self.dist(post).base_dist.probs.argmax(-1), self.classes).flatten(-2)
+            stoch = stoch.float()
+        return deter, stoch
+
+    def kl(self, lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.Tensor:
+        return D.kl_divergence(self.dist(lhs_logits), self.dist(rhs_logits))

@@ -1,0 +1,95 @@
+"""Episode replay: whole episodes in memory (and on disk), fixed-length sequence sampling.
+
+Layout of an episode (DreamerV2 convention), arrays of length T+1:
+  image[t], state[t]   observation at t
+  action[t]            the action that led to t (zeros at t=0)
+  reward[t]            the reward received on arriving at t (0 at t=0)
+  success[t]           task success flag at t
+Each finished episode is also written to `<dir>/ep_NNNNNN.npz` (atomically), so a resumed
+run reloads exactly the episodes its checkpoint knew about.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+Episode = dict[str, np.ndarray]
+KEYS = ("image", "state", "action", "reward", "success")
+
+
+def episode_length(ep: Episode) -> int:
+    return len(ep["reward"])
+
+
+class Replay:
+    def __init__(self, directory: str | Path | None, capacity: int, seq_len: int,
+                 prioritize_ends: bool, rng: np.random.Generator):
+        self.dir = Path(directory) if directory else None
+        if self.dir:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        self.capacity = capacity
+        self.seq_len = seq_len
+        self.prioritize_ends = prioritize_ends
+        self.rng = rng
+        self.episodes: deque[Episode] = deque()
+        self.num_saved = 0  # episodes ever added (file index of the next one)
+        self.num_steps = 0  # steps currently held
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def add(self, episode: Episode) -> None:
+        episode = {k: np.asarray(episode[k]) for k in KEYS}
+        if self.dir:
+            path = self.dir / f"ep_{self.num_saved:06d}.npz"
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez_compressed(tmp, **episode)
+            os.replace(tmp, path)
+        self.num_saved += 1
+        self._hold(episode)
+
+    def _hold(self, episode: Episode) -> None:
+        self.episodes.append(episode)
+        self.num_steps += episode_length(episode)
+        while self.num_steps > self.capacity and len(self.episodes) > 1:
+            self.num_steps -= episode_length(self.episodes.popleft())
+
+    def restore(self, num_saved: int) -> None:
+        """Reload the first `num_saved` episodes from disk; drop files written after them."""
+        assert self.dir is not None
+        self.episodes.clear()
+        self.num_steps = 0
+        for path in sorted(self.dir.glob("ep_*.npz")):
+            if int(path.stem.split("_")[1]) >= num_saved:
+                path.unlink()
+        for index in range(num_saved):
+            with np.load(self.dir / f"ep_{index:06d}.npz") as data:
+                self._hold({k: data[k] for k in KEYS})
+        self.num_saved = num_saved
+        for stale in self.dir.glob("*.tmp.npz"):
+            stale.unlink()
+
+    def sample(self, batch_size: int) -> dict[str, np.ndarray]:
+        """Batch of sequences [B, T, ...], each inside one episode, episodes weighted by length."""
+        usable = [ep for ep in self.episodes if episode_length(ep) >= self.seq_len]
+        if not usable:
+            raise RuntimeError("replay holds no episode as long as one training sequence")
+        lengths = np.array([episode_length(ep) for ep in usable], dtype=np.float64)
+        chosen = self.rng.choice(len(usable), size=batch_size, p=lengths / lengths.sum())
+        out: dict[str, list[np.ndarray]] = {k: [] for k in KEYS}
+        for index in chosen:
+            ep = usable[index]
+            last_start = episode_length(ep) - self.seq_len
+            if self.prioritize_ends:
+                # Draw over the whole episode and clip: the final window gets extra mass, as
+                # in the official code, so rare end-of-episode outcomes are seen more often.
+                start = min(int(self.rng.integers(0, episode_length(ep))), last_start)
+            else:
+                start = int(self.rng.integers(0, last_start + 1))
+            for k in KEYS:
+                out[k].append(ep[k][start:start + self.seq_len])
+        return {k: np.stack(v) for k, v in out.items()}

@@ -1,0 +1,301 @@
+"""One training run: env -> replay -> world model -> behaviour -> logger, resumable.
+
+    python -m agents.train --task metaworld/lever-pull --weighting harmony --seed 0 \
+        --preset quick --out runs/lever-harmony-0 [--set weighting.w_r=100 ...]
+
+DIR receives config.json, metrics.jsonl (tidy rows), status.json, ckpt.pt and replay/.
+Starting the same command again resumes from the last checkpoint; a finished run does nothing.
+Checkpoints are taken at episode boundaries, so the simulator never needs to be pickled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents import checkpoint
+from agents.config import Config, ConfigError, config_from_dict, make_config
+from agents.logger import MetricsLogger, atomic_write_text
+
+
+@dataclass
+class Progress:
+    step: int = 0  # env steps (frames)
+    episodes: int = 0
+    last_train: int = 0  # env step of the last scheduled update
+    pretrained: bool = False
+    next_eval: int = 0
+    next_log: int = 0  # set to log_every on a fresh run
+    next_checkpoint: int = 0
+    evals: int = 0
+    done: bool = False
+
+
+def episode_seed(seed: int, kind: int, index: int) -> int:
+    """Independent, reproducible reset seed per (run seed, train/eval, episode index)."""
+    return int(np.random.SeedSequence([seed, kind, index]).generate_state(1)[0])
+
+
+def set_threads(threads: int) -> None:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def write_status(out: Path, state: str, **extra) -> None:
+    status = {"state": state, "time": time.time(), "host": socket.gethostname(), **extra}
+    atomic_write_text(out / "status.json", json.dumps(status))
+
+
+class Trainer:
+    def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
+        import torch
+
+        from agents.agent import Agent, resolve_device
+        from agents.envs import make_env
+        from agents.replay import Replay
+
+        self.cfg, self.out = cfg, Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_config()
+        set_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        e = cfg.env
+        self.env = make_env(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
+                            e.light_render)
+        self.device = resolve_device(cfg.train.device)
+        self.agent = Agent(cfg, self.env.action_dim, self.device)
+        self.rng = np.random.default_rng(cfg.train.seed)
+        self.replay = Replay(self.out / "replay", cfg.replay.capacity, cfg.replay.seq_len,
+                             cfg.replay.prioritize_ends, self.rng)
+        self.logger = MetricsLogger(self.out / "metrics.jsonl")
+        self.p = Progress(next_log=cfg.train.log_every)
+        self.progress_bar = progress_bar
+        self._last_eval: dict[str, float] = {}
+        self._resume()
+
+    # --- persistence --------------------------------------------------------------------
+    def _check_config(self) -> None:
+        path = self.out / "config.json"
+        mine = self.cfg.to_dict()
+        if path.exists():
+            theirs = json.loads(path.read_text())
+            if config_from_dict(theirs).to_dict() != config_from_dict(mine).to_dict():
+                raise ConfigError(f"{self.out} holds a run with a different config; "
+                                  "use another --out")
+        else:
+            atomic_write_text(path, self.cfg.to_json())
+
+    def _resume(self) -> None:
+        import torch
+
+        state = checkpoint.load(self.out / "ckpt.pt")
+        if state is None:
+            # A run killed before its first checkpoint restarts from scratch.
+            self.logger.truncate(0)
+            self.replay.restore(0)
+            return
+        self.agent.load_checkpoint_state(state["agent"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.replay.restore(state["replay_episodes"])
+        self.logger.truncate(state["metrics_offset"])
+        self.p = Progress(**state["progress"])
+
+    def save_checkpoint(self) -> None:
+        import torch
+
+        checkpoint.save(self.out / "ckpt.pt", {
+            "agent": self.agent.checkpoint_state(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "replay_episodes": self.replay.num_saved,
+            "metrics_offset": self.logger.offset,
+            "progress": asdict(self.p),
+            "config": self.cfg.to_dict(),
+        })
+
+    # --- loop ----------------------------------------------------------------------------
+    def run(self) -> dict[str, float]:
+        from tqdm import tqdm
+
+        cfg = self.cfg.train
+        if self.p.done:
+            return self._last_eval
+        write_status(self.out, "running", step=self.p.step, pid=os.getpid())
+        bar = tqdm(total=cfg.steps, initial=self.p.step, disable=not self.progress_bar,
+                   desc=f"{self.cfg.env.task} {self.cfg.weighting.name} s{cfg.seed}",
+                   unit="step", dynamic_ncols=True, mininterval=1.0)
+        self._t0, self._s0 = time.time(), self.p.step
+        try:
+            while not self.p.done:
+                self._collect_episode(bar)
+                if self.p.step >= self.p.next_eval or self.p.step >= cfg.steps:
+                    self._evaluate()
+                    bar.set_postfix(self._postfix(), refresh=False)
+                self.p.done = self.p.step >= cfg.steps
+                if self.p.step >= self.p.next_checkpoint or self.p.done:
+                    self.p.next_checkpoint = self.p.step + cfg.checkpoint_every
+                    self.save_checkpoint()
+        except BaseException as exc:
+            state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            write_status(self.out, state, step=self.p.step, error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            bar.close()
+            self.env.close()
+        write_status(self.out, "done", step=self.p.step, **self._last_eval)
+        return self._last_eval
+
+    def _postfix(self) -> dict[str, str]:
+        fps = (self.p.step - self._s0) / max(time.time() - self._t0, 1e-9)
+        post = {"fps": f"{fps:.1f}"}
+        post.update({f"eval_{k}": f"{v:.3g}" for k, v in self._last_eval.items()
+                     if k in ("success", "return")})
+        return post
+
+    def _collect_episode(self, bar) -> None:
+        cfg, env = self.cfg.train, self.env
+        obs, _ = env.reset(episode_seed(cfg.seed, 0, self.p.episodes))
+        episode = _EpisodeBuffer(obs, env.action_dim)
+        state, done = None, False
+        while not done:
+            if self.p.step < cfg.prefill:
+                action = self.rng.uniform(-1, 1, env.action_dim).astype(np.float32)
+            else:
+                action, state = self.agent.act(obs, state, explore=True)
+            obs, reward, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+            episode.add(obs, action, reward, info["success"])
+            self.p.step += env.action_repeat
+            bar.update(env.action_repeat)
+            self._train_if_due()
+            if self.p.step >= self.p.next_log:
+                self.p.next_log = self.p.step + cfg.log_every
+                self.logger.flush_mean(self.p.step, "train",
+                                       {"fps": float(self._postfix()["fps"]),
+                                        "updates": self.agent.updates})
+                bar.set_postfix(self._postfix(), refresh=False)
+        ep = episode.arrays()
+        self.replay.add(ep)
+        self.p.episodes += 1
+        self.logger.write(self.p.step, "episode", {
+            "return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
+            "length": int(len(ep["reward"]) - 1) * env.action_repeat})
+
+    def _train_if_due(self) -> None:
+        cfg = self.cfg.train
+        if self.p.step < cfg.prefill or not any(
+                len(ep["reward"]) >= self.cfg.replay.seq_len for ep in self.replay.episodes):
+            self.p.last_train = self.p.step
+            return
+        if not self.p.pretrained:
+            for _ in range(cfg.pretrain):
+                self._update()
+            self.p.pretrained = True
+        while self.p.step - self.p.last_train >= cfg.train_every:
+            self.p.last_train += cfg.train_every
+            self._update()
+
+    def _update(self) -> None:
+        batch = self.replay.sample(self.cfg.replay.batch_size)
+        self.logger.accumulate(self.agent.update(batch, self.p.step))
+
+    def _evaluate(self) -> None:
+        cfg, env = self.cfg.train, self.env
+        returns, successes = [], []
+        for i in range(cfg.eval_episodes):
+            obs, _ = env.reset(episode_seed(cfg.seed, 1, self.p.evals * cfg.eval_episodes + i))
+            state, done, total, success = None, False, 0.0, 0.0
+            while not done:
+                action, state = self.agent.act(obs, state, explore=False)
+                obs, reward, terminated, truncated, info = env.step(action)
+                done = terminated or truncated
+                total += reward
+                success = max(success, info["success"])
+            returns.append(total)
+            successes.append(success)
+        self._last_eval = {"return": float(np.mean(returns)), "success": float(np.mean(successes)),
+                           "episodes": len(returns)}
+        self.logger.write(self.p.step, "eval", self._last_eval)
+        self.p.evals += 1
+        self.p.next_eval = self.p.step + cfg.eval_every
+
+
+class _EpisodeBuffer:
+    def __init__(self, obs, action_dim: int):
+        self.data = {"image": [obs["image"]], "state": [obs["state"]],
+                     "action": [np.zeros(action_dim, np.float32)], "reward": [0.0],
+                     "success": [0.0]}
+
+    def add(self, obs, action, reward, success) -> None:
+        for k, v in (("image", obs["image"]), ("state", obs["state"]), ("action", action),
+                     ("reward", reward), ("success", success)):
+            self.data[k].append(v)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {k: np.stack(v) for k, v in self.data.items()}
+        out["action"] = out["action"].astype(np.float32)
+        out["reward"] = out["reward"].astype(np.float32)
+        out["success"] = out["success"].astype(np.float32)
+        return out
+
+
+def train(cfg: Config, out: str | Path, progress_bar: bool = True) -> dict[str, float]:
+    """Run (or resume) one training run to completion; returns the last evaluation."""
+    return Trainer(cfg, out, progress_bar).run()
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespace]:
+    parser = argparse.ArgumentParser(prog="python -m agents.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="metaworld/lever-pull",
+                        help="metaworld/<task> or dmc/<domain>-<task>")
+    parser.add_argument("--weighting", default="fixed",
+                        help="fixed, reward_only, observation_only, harmony, "
+                             "harmony_unrectified, harmony_fixed_dyn, uncertainty")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="quick", help="smoke, quick or paper")
+    parser.add_argument("--out", required=True, help="run directory (resumes if it exists)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override any config field, e.g. model.deter=512")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    overrides = [f"weighting.name={args.weighting}", f"train.seed={args.seed}", *args.overrides]
+    return make_config(args.preset, args.task, overrides), args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from agents.world_model import NonFiniteLossError
+
+    try:
+        cfg, args = parse_args(argv)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = train(cfg, args.out, progress_bar=not args.no_progress)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as exc:
+        print(f"error: {exc}; last good checkpoint kept in {args.out}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted; resume with the same command ({args.out})", file=sys.stderr)
+        return 130
+    print(json.dumps({"out": str(args.out), **result}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

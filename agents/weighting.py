@@ -1,0 +1,121 @@
+"""Loss weightings: how the world model combines its observation, reward and dynamics losses.
+
+Each weighting is one small nn.Module. Its learnable scalars (if any) are parameters, so they
+go into the world-model optimiser with everything else and train in the same backward pass.
+`forward(losses)` takes the raw losses {"obs", "rew", "dyn"} and returns the total plus a dict
+of logged scalars: each raw loss, each effective weight and, for learned weightings, each s_i.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+LOSSES = ("obs", "rew", "dyn")
+
+
+class Weighting(nn.Module):
+    #: True where the reward head must not shape the representation (observation_only).
+    detach_reward_features: bool = False
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def regulariser(self) -> torch.Tensor:
+        return torch.zeros(())
+
+    def forward(self, losses: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        weights = self.weights()
+        total = sum(weights[k] * losses[k] for k in LOSSES) + self.regulariser()
+        logs = {f"loss_{k}": float(losses[k].detach()) for k in LOSSES}
+        logs.update({f"weight_{k}": float(weights[k].detach()) for k in LOSSES})
+        logs.update({f"s_{k}": float(v.detach()) for k, v in self.named_scalars().items()})
+        return total, logs
+
+    def named_scalars(self) -> dict[str, torch.Tensor]:
+        return {}
+
+
+class Fixed(Weighting):
+    """w_o * L_o + w_r * L_r + w_d * L_d (Dreamer's default is 1/1/1)."""
+
+    def __init__(self, w_o: float = 1.0, w_r: float = 1.0, w_d: float = 1.0,
+                 detach_reward_features: bool = False):
+        super().__init__()
+        self.fixed = {"obs": w_o, "rew": w_r, "dyn": w_d}
+        self.detach_reward_features = detach_reward_features
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: torch.tensor(float(v)) for k, v in self.fixed.items()}
+
+
+class Harmony(Weighting):
+    """HarmonyDream: sum_i L_i / sigma_i + reg(sigma_i), sigma_i = exp(s_i), s_i init 0.
+
+    rectified=True uses reg = log(1 + sigma) (the method); False uses log(sigma), the
+    unrectified form whose optimum is sigma = L. Losses not in `harmonized` keep weight 1.
+    """
+
+    def __init__(self, rectified: bool = True, harmonized: tuple[str, ...] = LOSSES):
+        super().__init__()
+        self.rectified = rectified
+        self.s = nn.ParameterDict({k: nn.Parameter(torch.zeros(())) for k in harmonized})
+
+    def named_scalars(self) -> dict[str, torch.Tensor]:
+        return dict(self.s.items())
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        one = torch.ones((), device=self._device())
+        return {k: torch.exp(-self.s[k]) if k in self.s else one for k in LOSSES}
+
+    def regulariser(self) -> torch.Tensor:
+        s = torch.stack(list(self.s.values()))
+        # log(1 + exp(s)) = softplus(s), stable for large s.
+        return (nn.functional.softplus(s) if self.rectified else s).sum()
+
+    def _device(self) -> torch.device:
+        return next(iter(self.s.values())).device
+
+
+class Uncertainty(Weighting):
+    """Kendall et al. (2018): L_i / (2 sigma_i^2) + log sigma_i, sigma_i = exp(s_i), s_i init 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.s = nn.ParameterDict({k: nn.Parameter(torch.zeros(())) for k in LOSSES})
+
+    def named_scalars(self) -> dict[str, torch.Tensor]:
+        return dict(self.s.items())
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: 0.5 * torch.exp(-2.0 * self.s[k]) for k in LOSSES}
+
+    def regulariser(self) -> torch.Tensor:
+        return torch.stack(list(self.s.values())).sum()
+
+
+def _fixed(cfg) -> Weighting:
+    return Fixed(cfg.w_o, cfg.w_r, cfg.w_d)
+
+
+WEIGHTINGS = {
+    "fixed": _fixed,
+    "reward_only": lambda cfg: Fixed(0.0, cfg.w_r, cfg.w_d),
+    "observation_only": lambda cfg: Fixed(cfg.w_o, cfg.w_r, cfg.w_d, detach_reward_features=True),
+    "harmony": lambda cfg: Harmony(rectified=True),
+    "harmony_unrectified": lambda cfg: Harmony(rectified=False),
+    "harmony_fixed_dyn": lambda cfg: Harmony(rectified=True, harmonized=("obs", "rew")),
+    "uncertainty": lambda cfg: Uncertainty(),
+}
+
+
+def make_weighting(cfg) -> Weighting:
+    """Build the weighting named by a WeightingConfig (name, w_o, w_r, w_d)."""
+    return WEIGHTINGS[cfg.name](cfg)
+
+
+def rectified_optimum(loss: float) -> float:
+    """sigma minimising L/sigma + log(1 + sigma): (L + sqrt(L^2 + 4L)) / 2."""
+    return (loss + math.sqrt(loss * loss + 4.0 * loss)) / 2.0
