@@ -18,8 +18,8 @@ class ClippedNormal(D.Normal):
     """DreamerV2's 'truncated normal': a Normal(tanh(mu), std) sample clipped to (-1, 1) with
     straight-through gradients. Entropy is the Normal's."""
 
-    def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
-        x = super().rsample(sample_shape)
+    def rsample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+        x = super().rsample(torch.Size(sample_shape))
         clipped = x.clamp(-0.999, 0.999)
         return x + (clipped - x).detach()
 
@@ -109,7 +109,8 @@ class Behaviour(nn.Module):
         actor_loss = -(weight * (returns + cfg.actor_entropy * ents[:-1])).mean()
         pred = self.critic(feats[:-1].detach()).squeeze(-1).float()
         critic_loss = (weight * 0.5 * (pred - returns.detach()).pow(2)).mean()
-        logs = {"actor_loss": float(actor_loss.detach()), "critic_loss": float(critic_loss.detach()),
+        logs = {"actor_loss": float(actor_loss.detach()),
+                "critic_loss": float(critic_loss.detach()),
                 "actor_entropy": float(ents.detach().mean()),
                 "imag_reward": float(reward.detach().mean()),
                 "imag_return": float(returns.detach().mean())}

@@ -304,7 +304,8 @@ def validate(cfg: Config) -> None:
 def config_from_dict(data: dict[str, Any]) -> Config:
     """Rebuild a Config from its saved dict (config.json)."""
     cfg = Config(preset=data.get("preset", "paper"))
-    flat = {f"{s}.{k}": v for s, sec in data.items() if isinstance(sec, dict) for k, v in sec.items()}
+    flat = {f"{s}.{k}": v
+            for s, sec in data.items() if isinstance(sec, dict) for k, v in sec.items()}
     for key, value in flat.items():
         if isinstance(value, list):
             flat[key] = tuple(value)

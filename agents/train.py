@@ -44,6 +44,11 @@ def episode_seed(seed: int, kind: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, kind, index]).generate_state(1)[0])
 
 
+def next_multiple(step: int, every: int) -> int:
+    """Cadences sit on a fixed grid (every K env steps), whatever the episode length."""
+    return (step // every + 1) * every
+
+
 def set_threads(threads: int) -> None:
     import torch
 
@@ -144,7 +149,7 @@ class Trainer:
                     bar.set_postfix(self._postfix(), refresh=False)
                 self.p.done = self.p.step >= cfg.steps
                 if self.p.step >= self.p.next_checkpoint or self.p.done:
-                    self.p.next_checkpoint = self.p.step + cfg.checkpoint_every
+                    self.p.next_checkpoint = next_multiple(self.p.step, cfg.checkpoint_every)
                     self.save_checkpoint()
         except BaseException as exc:
             state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -180,7 +185,7 @@ class Trainer:
             bar.update(env.action_repeat)
             self._train_if_due()
             if self.p.step >= self.p.next_log:
-                self.p.next_log = self.p.step + cfg.log_every
+                self.p.next_log = next_multiple(self.p.step, cfg.log_every)
                 self.logger.flush_mean(self.p.step, "train",
                                        {"fps": float(self._postfix()["fps"]),
                                         "updates": self.agent.updates})
@@ -228,7 +233,7 @@ class Trainer:
                            "episodes": len(returns)}
         self.logger.write(self.p.step, "eval", self._last_eval)
         self.p.evals += 1
-        self.p.next_eval = self.p.step + cfg.eval_every
+        self.p.next_eval = next_multiple(self.p.step, cfg.eval_every)
 
 
 class _EpisodeBuffer:

@@ -74,7 +74,8 @@ class WorldModel(nn.Module):
         losses = {"obs": obs, "rew": rew, "dyn": dyn}
         for name, value in losses.items():
             if not torch.isfinite(value):
-                raise NonFiniteLossError(f"non-finite {name} loss ({float(value)}) at step {step}")
+                raise NonFiniteLossError(
+                    f"non-finite {name} loss ({float(value.detach())}) at step {step}")
         total, logs = self.weighting(losses)
         if not torch.isfinite(total):
             raise NonFiniteLossError(f"non-finite total world-model loss at step {step}")

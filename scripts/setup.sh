@@ -19,20 +19,23 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
+# pip on some machines lists local wheel folders that may be absent; those warnings are noise.
+quiet_pip() { "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2); }
+
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+quiet_pip .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1; then
-    .venv/bin/pip install -q "torch>=2.1,<3"
+    quiet_pip .venv/bin/pip install -q "torch>=2.1,<3"
   else
-    .venv/bin/pip install -q "torch==2.13.0"   # CPU build
+    quiet_pip .venv/bin/pip install -q "torch==2.13.0"   # CPU build
   fi
 fi
 extras=${SETUP_EXTRAS:-test}
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-$extras
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install -q -e ".[${extras}]"
+  quiet_pip .venv/bin/pip install -q -e ".[${extras}]"
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
   touch "$stamp"
 fi

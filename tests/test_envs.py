@@ -43,7 +43,8 @@ def test_seeding_reproduces_first_frame(env):
 
 
 # dm_control renders every domain through the same call, so one DMC domain checks them all.
-@pytest.mark.parametrize("task", ["metaworld/lever-pull", "metaworld/hammer", "dmc/cartpole-swingup"])
+@pytest.mark.parametrize("task",
+                         ["metaworld/lever-pull", "metaworld/hammer", "dmc/cartpole-swingup"])
 def test_frames_are_upright(task):
     # DMC: the blue sky is at the top. Meta-world's corner camera: the flat grey wall fills the
     # top rows and never the bottom ones (the table and floor are there); a flipped frame fails.

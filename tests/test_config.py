@@ -1,0 +1,89 @@
+"""Presets, overrides and bad input."""
+
+import subprocess
+import sys
+
+import pytest
+
+from agents.config import ConfigError, config_from_dict, make_config
+
+# Official DreamerV2-on-Meta-world values (HarmonyDream's wmlib-torch configs).
+PAPER_METAWORLD = {
+    "env.image_size": 64, "env.action_repeat": 1, "env.episode_length": 500,
+    "env.camera": "corner", "train.steps": 256_000, "train.prefill": 5_000,
+    "train.pretrain": 100, "train.train_every": 5, "replay.batch_size": 50,
+    "replay.seq_len": 50, "replay.capacity": 1_000_000, "replay.prioritize_ends": True,
+    "model.deter": 1024, "model.hidden": 1024, "model.stoch": 32, "model.classes": 32,
+    "model.depth": 48, "model.enc_kernels": (4, 4, 4, 4), "model.dec_kernels": (5, 5, 6, 6),
+    "model.mlp_layers": 4, "model.mlp_units": 400, "model.kl_balance": 0.8,
+    "model.free_nats": 0.0, "model.lr": 3e-4, "model.eps": 1e-5, "model.clip": 100.0,
+    "model.weight_decay": 1e-6, "behaviour.actor_lr": 8e-5, "behaviour.critic_lr": 8e-5,
+    "behaviour.actor_entropy": 1e-4, "behaviour.actor_min_std": 0.1,
+    "behaviour.target_every": 100, "behaviour.horizon": 15, "behaviour.discount": 0.99,
+    "behaviour.lam": 0.95, "train.eval_every": 10_000, "train.eval_episodes": 10,
+    "weighting.w_o": 1.0, "weighting.w_r": 1.0, "weighting.w_d": 1.0,
+}
+PAPER_DMC = {"env.action_repeat": 2, "train.steps": 500_000, "replay.batch_size": 16,
+             "model.deter": 200, "model.hidden": 200, "model.free_nats": 1.0,
+             "train.prefill": 1_000, "model.lr": 3e-4, "behaviour.actor_lr": 8e-5}
+
+
+def get(cfg, key):
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+@pytest.mark.parametrize("key", sorted(PAPER_METAWORLD))
+def test_paper_preset_metaworld(key):
+    assert get(make_config("paper", "metaworld/hammer"), key) == PAPER_METAWORLD[key]
+
+
+@pytest.mark.parametrize("key", sorted(PAPER_DMC))
+def test_paper_preset_dmc(key):
+    assert get(make_config("paper", "dmc/walker-walk"), key) == PAPER_DMC[key]
+
+
+def test_overrides_are_typed():
+    cfg = make_config("quick", "metaworld/lever-pull",
+                      ["model.deter=512", "weighting.w_r=100", "replay.prioritize_ends=false",
+                       "model.dec_kernels=5,5,6,6", "weighting.name=harmony"])
+    assert cfg.model.deter == 512 and cfg.weighting.w_r == 100.0
+    assert cfg.replay.prioritize_ends is False and cfg.model.dec_kernels == (5, 5, 6, 6)
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (["model.nope=1"], "unknown config key"),
+    (["nosection.deter=1"], "unknown config key"),
+    (["model.deter=abc"], "bad value"),
+    (["model.deter=-5"], "must be > 0"),
+    (["weighting.name=magic"], "unknown weighting"),
+    (["weighting.w_r=-1"], ">= 0"),
+    (["train.precision=fp8"], "precision"),
+    (["env.image_size=32"], "dec_kernels"),
+    (["model.deter"], "key=value"),
+])
+def test_bad_overrides(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        make_config("smoke", "metaworld/lever-pull", overrides)
+
+
+@pytest.mark.parametrize("preset, task", [("huge", "metaworld/lever-pull"),
+                                          ("smoke", "metaworld/nope"), ("smoke", "dmc/nope-run"),
+                                          ("smoke", "atari/pong"), ("smoke", "lever-pull")])
+def test_bad_preset_or_task(preset, task):
+    with pytest.raises(ConfigError):
+        make_config(preset, task)
+
+
+@pytest.mark.parametrize("args", [["--set", "model.nope=1"], ["--set", "model.deter=x"],
+                                  ["--preset", "huge"], ["--task", "metaworld/nope"],
+                                  ["--weighting", "magic"]])
+def test_cli_bad_input_exits_2_and_launches_nothing(tmp_path, args):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "agents.train", "--out", str(out), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert not out.exists()
