@@ -93,8 +93,10 @@ class Trainer:
         path = self.out / "config.json"
         mine = self.cfg.to_dict()
         if path.exists():
-            theirs = json.loads(path.read_text())
-            if config_from_dict(theirs).to_dict() != config_from_dict(mine).to_dict():
+            theirs = config_from_dict(json.loads(path.read_text())).to_dict()
+            # The thread count is how a run is executed, not what it computes.
+            theirs["train"]["threads"] = mine["train"]["threads"]
+            if theirs != config_from_dict(mine).to_dict():
                 raise ConfigError(f"{self.out} holds a run with a different config; "
                                   "use another --out")
         else:

@@ -67,7 +67,7 @@ def test_resume_after_sigkill(tmp_path):
     while not (out / "ckpt.pt").exists():
         assert time.time() < deadline and proc.poll() is None, "no checkpoint before exit"
         time.sleep(0.05)
-    time.sleep(1.0)  # let it get past the checkpoint, into work that must be redone
+    time.sleep(0.5)  # let it get past the checkpoint, into work that must be redone
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert json.loads((out / "status.json").read_text())["state"] == "running"
@@ -103,3 +103,14 @@ def test_nan_stops_run_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     assert saved and state["progress"]["step"] == saved[-1]
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "failed" and "rew" in status["error"]
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    from agents.config import ConfigError
+
+    out = tmp_path / "run"
+    Trainer(make_config("smoke", DMC, FAST), out, progress_bar=False).env.close()
+    with pytest.raises(ConfigError, match="different config"):
+        Trainer(make_config("smoke", DMC, [*FAST, "weighting.w_r=100"]), out)
+    # Another thread count is the same run.
+    Trainer(make_config("smoke", DMC, [*FAST[:-1], "train.threads=2"]), out).env.close()
