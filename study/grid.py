@@ -1,0 +1,67 @@
+"""Study spec -> grid of runs, each with a fully resolved config and a stable id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from agents.config import Config, ConfigError, make_config
+from study.specs import STUDIES, Study
+
+# How a run is executed, not what it computes: excluded from the run id.
+EXECUTION_KEYS = {("train", "threads")}
+
+
+@dataclass(frozen=True)
+class Run:
+    study: str
+    label: str  # the weighting's label in the study, e.g. "w_r=100"
+    config: Config
+
+    @property
+    def id(self) -> str:
+        return run_id(self.config)
+
+    @property
+    def task(self) -> str:
+        return self.config.env.task
+
+    @property
+    def seed(self) -> int:
+        return self.config.train.seed
+
+
+def run_id(cfg: Config) -> str:
+    data = cfg.to_dict()
+    for section, key in EXECUTION_KEYS:
+        data[section].pop(key, None)
+    blob = json.dumps(data, sort_keys=True).encode()
+    return hashlib.sha1(blob).hexdigest()[:12]
+
+
+def get_study(name: str) -> Study:
+    if name not in STUDIES:
+        raise ConfigError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}")
+    return STUDIES[name]
+
+
+def expand(study: str, preset: str = "quick", seeds: int | None = None,
+           tasks: list[str] | None = None, overrides: list[str] | None = None) -> list[Run]:
+    """The study's grid (task x weighting x seed), configs resolved and validated."""
+    spec = get_study(study)
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if tasks:
+        for task in tasks:
+            make_config(preset, task)  # validates the task name
+    n_seeds = seeds or spec.seeds.get(preset, 3)
+    base = [f"{k}={v}" for k, v in spec.overrides.get(preset, {}).items()]
+    runs = []
+    for task in tasks or spec.tasks:
+        for label, name, params in spec.weightings:
+            for seed in range(n_seeds):
+                sets = [*base, f"weighting.name={name}", f"train.seed={seed}",
+                        *(f"weighting.{k}={v}" for k, v in params.items()), *(overrides or [])]
+                runs.append(Run(study, label, make_config(preset, task, sets)))
+    return runs

@@ -1,0 +1,77 @@
+"""Results store: results/<run-id>/ per run, results/studies/<study>.json per study.
+
+A run directory is the training run's own directory (config.json, metrics.jsonl, status.json,
+ckpt.pt, replay/) plus provenance.json. Every file is written atomically (write, then rename),
+so concurrent jobs writing into one tree never leave a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+from agents.logger import atomic_write_text
+from study.grid import Run
+
+PACKAGES = ("torch", "numpy", "mujoco", "dm_control", "metaworld", "gymnasium", "submitit")
+STATES = ("pending", "running", "interrupted", "failed", "done")
+
+
+def run_dir(results: Path, run: Run) -> Path:
+    return Path(results) / run.id
+
+
+def run_state(directory: Path) -> tuple[str, str]:
+    """(state, detail): detail is the error's last line for a failed run."""
+    path = Path(directory) / "status.json"
+    if not path.exists():
+        return "pending", ""
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return "pending", "unreadable status.json"
+    state = status.get("state", "pending")
+    detail = (status.get("error") or "").strip().splitlines()
+    return state, (detail[-1] if detail else f"step {status.get('step', 0)}")
+
+
+def write_study_index(results: Path, study: str, runs: list[Run], preset: str) -> Path:
+    index = Path(results) / "studies" / f"{study}.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"run_id": r.id, "task": r.task, "label": r.label,
+             "weighting": r.config.weighting.name, "w_o": r.config.weighting.w_o,
+             "w_r": r.config.weighting.w_r, "w_d": r.config.weighting.w_d, "seed": r.seed}
+            for r in runs]
+    atomic_write_text(index, json.dumps({"study": study, "preset": preset, "runs": rows},
+                                        indent=1))
+    return index
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def write_provenance(directory: Path, run: Run, **extra) -> None:
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    path = Path(directory) / "provenance.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    record = {"run_id": run.id, "study": run.study, "label": run.label,
+              "git_commit": _git_commit(), "host": socket.gethostname(),
+              "python": platform.python_version(), "packages": versions,
+              "start_time": previous.get("start_time", time.time()), **extra}
+    atomic_write_text(path, json.dumps(record, indent=1))

@@ -1,0 +1,52 @@
+"""The shipped studies, as data. A study's grid is tasks x weightings x seeds at one preset.
+
+Each weighting entry is (label, weighting name, parameters). Two studies that need the same
+run (same resolved config) share it: run ids are hashes of the config, not of the study.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ANALYSIS_TASKS = ("metaworld/lever-pull", "metaworld/handle-pull-side", "metaworld/hammer")
+
+Weighting = tuple[str, str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    tasks: tuple[str, ...]
+    weightings: tuple[Weighting, ...]
+    seeds: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 3, "paper": 5})
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)  # per preset
+
+
+def fixed(w_r: float) -> Weighting:
+    return (f"w_r={w_r:g}", "fixed", {"w_o": 1.0, "w_r": float(w_r), "w_d": 1.0})
+
+
+DREAMER = ("dreamerv2", "fixed", {"w_o": 1.0, "w_r": 1.0, "w_d": 1.0})
+HARMONY = ("harmony", "harmony", {})
+
+STUDIES = {s.name: s for s in [
+    Study("finding1", "Finding 1: raising the reward-loss weight w_r changes sample efficiency",
+          ANALYSIS_TASKS, tuple(fixed(w) for w in (1, 10, 100, 1000))),
+    Study("finding2", "Finding 2: w_r = 1 vs 100 world models for the state probe and the "
+          "reward-prediction filmstrip (shares runs with finding1)",
+          ("metaworld/lever-pull",), (fixed(1), fixed(100))),
+    Study("finding3", "Finding 3: reward-only and observation-only world models vs Dreamer "
+          "and HarmonyDream", ANALYSIS_TASKS,
+          (("reward_only", "reward_only", {}), ("observation_only", "observation_only", {}),
+           DREAMER, HARMONY)),
+    Study("harmony", "DreamerV2 vs HarmonyDream on Meta-world and DMC vision tasks",
+          (*ANALYSIS_TASKS, "metaworld/drawer-open", "metaworld/door-open",
+           "metaworld/sweep-into", "dmc/cartpole-swingup", "dmc/walker-walk",
+           "dmc/cheetah-run"), (DREAMER, HARMONY)),
+    Study("ablations", "HarmonyDream ablations: unrectified, dynamics weight fixed, "
+          "uncertainty weighting, hand-tuned w_r = 100", ANALYSIS_TASKS,
+          (HARMONY, ("harmony_unrectified", "harmony_unrectified", {}),
+           ("harmony_fixed_dyn", "harmony_fixed_dyn", {}), ("uncertainty", "uncertainty", {}),
+           fixed(100))),
+]}

@@ -1,0 +1,86 @@
+"""Study grids, run ids, and the local executor on real smoke runs."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from agents.config import ConfigError
+from study.grid import expand, run_id
+from study.specs import STUDIES
+
+
+def test_finding1_grid():
+    runs = expand("finding1", "quick")
+    assert len(runs) == 3 * 4 * 3
+    assert sorted({r.config.weighting.w_r for r in runs}) == [1, 10, 100, 1000]
+    assert {r.task for r in runs} == {"metaworld/lever-pull", "metaworld/handle-pull-side",
+                                      "metaworld/hammer"}
+    assert len({r.id for r in runs}) == len(runs)
+    assert len(expand("finding1", "paper")) == 3 * 4 * 5
+
+
+def test_every_study_expands_at_every_preset():
+    for name in STUDIES:
+        for preset in ("smoke", "quick", "paper"):
+            assert expand(name, preset, seeds=1)
+
+
+def test_run_ids_are_stable_and_shared_across_studies():
+    f1 = {r.id for r in expand("finding1", "smoke", seeds=2)}
+    f2 = {r.id for r in expand("finding2", "smoke", seeds=2)}
+    assert f2 <= f1, "finding2's runs are finding1's runs"
+    again = expand("finding1", "smoke", seeds=2)
+    assert {r.id for r in again} == f1
+    run = again[0]
+    run.config.train.threads = 7  # execution detail: same run
+    assert run_id(run.config) == again[0].id
+    changed = expand("finding1", "smoke", seeds=1, overrides=["model.deter=64"])
+    assert not {r.id for r in changed} & f1
+
+
+@pytest.mark.parametrize("kwargs", [dict(study="nope"), dict(study="finding1", preset="huge"),
+                                    dict(study="finding1", tasks=["metaworld/nope"]),
+                                    dict(study="finding1", overrides=["model.x=1"]),
+                                    dict(study="finding1", seeds=0)])
+def test_bad_input(kwargs):
+    with pytest.raises(ConfigError):
+        expand(**kwargs)
+
+
+def run_cli(*args, results):
+    return subprocess.run([sys.executable, "-m", "study.run", *args, "--results", str(results),
+                           "--no-progress"], capture_output=True, text=True, timeout=900)
+
+
+def test_cli_bad_input_launches_nothing(tmp_path):
+    for args in (["nope"], ["finding1", "--set", "model.x=1"], ["finding1", "--preset", "huge"],
+                 ["finding1", "--executor", "magic"], ["finding1", "--tasks", "dmc/nope-x"]):
+        proc = run_cli(*args, results=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_local_executor_runs_a_smoke_grid_once(tmp_path):
+    args = ["finding2", "--preset", "smoke", "--seeds", "2", "--workers", "2",
+            "--set", "train.steps=100"]
+    proc = run_cli(*args, results=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    index = json.loads((tmp_path / "studies" / "finding2.json").read_text())
+    assert len(index["runs"]) == 4
+    for row in index["runs"]:
+        run = tmp_path / row["run_id"]
+        assert json.loads((run / "status.json").read_text())["state"] == "done"
+        assert json.loads((run / "config.json").read_text())["train"]["threads"] == 1
+        prov = json.loads((run / "provenance.json").read_text())
+        assert prov["packages"]["torch"] and "end_time" in prov
+        evals = pd.read_json(run / "metrics.jsonl", lines=True).query("split == 'eval'")
+        assert evals["step"].tolist() == [50, 100]
+    status = subprocess.run([sys.executable, "-m", "study.status", "finding2",
+                             "--results", str(tmp_path)], capture_output=True, text=True)
+    assert "4 runs: 4 done" in status.stdout
+    again = run_cli(*args, results=tmp_path)
+    assert "0 to run" in again.stdout and again.returncode == 0
