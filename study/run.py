@@ -1,12 +1,18 @@
 """Run a study's grid: python -m study.run STUDY [options].
 
 Finished runs are never run again, partly finished ones resume from their checkpoint, failed
-ones are retried only with --retry-failed. Executor: local (a pool of worker processes).
+ones are retried only with --retry-failed.
+
+Executors: `local` (default; a pool of worker processes) or `slurm` (a submitit job array;
+returns once the jobs are queued unless --wait). SLURM options come from --partition/--time/...
+or a JSON profile (`--profile slurm/profiles/default.json`); options given on the command line
+win. Jobs get `--signal` before their time limit and requeue, resuming from the checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -22,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study", help=f"one of: {', '.join(STUDIES)}")
     p.add_argument("--preset", default="quick", help=f"{', '.join(PRESETS)} (default: quick)")
-    p.add_argument("--executor", default="local", help="local (default)")
+    p.add_argument("--executor", default="local", help="local (default) or slurm")
     p.add_argument("--seeds", type=int, help="seeds per cell (default: 3 quick, 5 paper)")
     p.add_argument("--tasks", nargs="+", help="restrict to these tasks")
     p.add_argument("--set", dest="overrides", action="append", default=[],
@@ -33,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the grid and exit")
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--no-progress", action="store_true")
+    s = p.add_argument_group("slurm executor")
+    s.add_argument("--wait", action="store_true", help="wait for the jobs and report them")
+    s.add_argument("--profile", help="JSON file of SLURM options (partition, time, cpus, ...)")
+    for name, help_ in (("partition", "partition"), ("time", "time limit per job, minutes"),
+                        ("cpus", "CPUs per job (default 2)"), ("mem-gb", "memory per job, GB"),
+                        ("gpus", "GPUs per job"), ("account", "account")):
+        s.add_argument(f"--{name}", help=help_)
     return p
 
 
@@ -43,11 +56,41 @@ def print_grid(runs, results: Path) -> None:
         print(f"{run.id:<13} {run.task:<28} {run.label:<20} {run.seed:>4}  {state}")
 
 
+def slurm_options_from(args: argparse.Namespace) -> dict:
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("submitit") is None:
+        raise ConfigError("--executor slurm needs submitit: pip install submitit")
+    if shutil.which("sbatch") is None:
+        raise ConfigError("--executor slurm needs sbatch on PATH (a SLURM client); "
+                          "for a local cluster: sudo bash slurm/cluster.sh start")
+    options = {}
+    if args.profile:
+        try:
+            options = json.loads(Path(args.profile).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read SLURM profile {args.profile}: {exc}") from None
+    for key in ("partition", "time", "cpus", "mem_gb", "gpus", "account"):
+        value = getattr(args, key)
+        if value is not None:
+            options[key] = value
+    for key in ("time", "cpus", "mem_gb", "gpus"):
+        if key in options:
+            try:
+                if int(options[key]) < (0 if key == "gpus" else 1):
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise ConfigError(f"bad SLURM option {key}: {options[key]!r}") from None
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.executor != "local":
-            raise ConfigError(f"unknown executor {args.executor!r}; available: local")
+        if args.executor not in ("local", "slurm"):
+            raise ConfigError(f"unknown executor {args.executor!r}; choose local or slurm")
+        slurm_options = slurm_options_from(args) if args.executor == "slurm" else {}
         if args.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {args.workers}")
         runs = expand(args.study, args.preset, args.seeds, args.tasks, args.overrides)
@@ -68,10 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     skipped = len(runs) - len(todo)
     print(f"{args.study}: {len(runs)} runs, {len(todo)} to run, {skipped} done or failed "
           f"(preset {args.preset}, results in {results})")
-    from study.executors import run_local
+    from study.executors import run_local, run_slurm
 
     try:
-        outcome = run_local(todo, results, args.workers, progress=not args.no_progress)
+        if args.executor == "slurm":
+            if not todo:
+                return 0
+            outcome = run_slurm(todo, results, slurm_options, args.wait,
+                                progress=not args.no_progress)
+            if not args.wait:
+                print(f"{args.study}: {len(todo)} jobs queued; follow them with "
+                      f"python -m study.status {args.study} --results {results}")
+                return 0
+        else:
+            outcome = run_local(todo, results, args.workers, progress=not args.no_progress)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

@@ -1,8 +1,11 @@
 """Study grids, run ids, and the local executor on real smoke runs."""
 
 import json
+import multiprocessing
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -84,3 +87,32 @@ def test_local_executor_runs_a_smoke_grid_once(tmp_path):
     assert "4 runs: 4 done" in status.stdout
     again = run_cli(*args, results=tmp_path)
     assert "0 to run" in again.stdout and again.returncode == 0
+
+
+def _hammer(results: str, worker: int) -> None:
+    from agents.train import write_status
+    from study.results import write_provenance, write_study_index
+
+    runs = expand("finding1", "smoke", seeds=2)
+    for i in range(40):
+        write_study_index(results, "finding1", runs, "smoke")  # the same file, every worker
+        for run in runs[worker::8]:
+            directory = os.path.join(results, run.id)
+            os.makedirs(directory, exist_ok=True)
+            write_provenance(directory, run, worker=worker, i=i)
+            write_status(Path(directory), "running", step=i)
+
+
+def test_eight_concurrent_writers_leave_intact_files(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hammer, args=(str(tmp_path), w)) for w in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    files = list(tmp_path.rglob("*.json"))
+    assert len(files) == 1 + 2 * 24
+    for f in files:
+        json.loads(f.read_text())  # every file parses: no torn writes
+    assert not list(tmp_path.rglob("*.tmp")), "no temporary files left behind"
