@@ -163,9 +163,11 @@ class Trainer:
         write_status(self.out, "done", step=self.p.step, **self._last_eval)
         return self._last_eval
 
+    def _fps(self) -> float:
+        return (self.p.step - self._s0) / max(time.time() - self._t0, 1e-9)
+
     def _postfix(self) -> dict[str, str]:
-        fps = (self.p.step - self._s0) / max(time.time() - self._t0, 1e-9)
-        post = {"fps": f"{fps:.1f}"}
+        post = {"fps": f"{self._fps():.1f}"}
         post.update({f"eval_{k}": f"{v:.3g}" for k, v in self._last_eval.items()
                      if k in ("success", "return")})
         return post
@@ -189,7 +191,7 @@ class Trainer:
             if self.p.step >= self.p.next_log:
                 self.p.next_log = next_multiple(self.p.step, cfg.log_every)
                 self.logger.flush_mean(self.p.step, "train",
-                                       {"fps": float(self._postfix()["fps"]),
+                                       {"fps": round(self._fps(), 2),
                                         "updates": self.agent.updates})
                 bar.set_postfix(self._postfix(), refresh=False)
         ep = episode.arrays()
@@ -201,11 +203,15 @@ class Trainer:
 
     def _train_if_due(self) -> None:
         cfg = self.cfg.train
-        if self.p.step < cfg.prefill or not any(
-                len(ep["reward"]) >= self.cfg.replay.seq_len for ep in self.replay.episodes):
+        if self.p.step < cfg.prefill:
             self.p.last_train = self.p.step
             return
         if not self.p.pretrained:
+            # Training starts once replay holds a sequence-long episode (after prefill).
+            if not any(len(ep["reward"]) >= self.cfg.replay.seq_len
+                       for ep in self.replay.episodes):
+                self.p.last_train = self.p.step
+                return
             for _ in range(cfg.pretrain):
                 self._update()
             self.p.pretrained = True
