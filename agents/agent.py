@@ -70,16 +70,18 @@ class Agent(nn.Module):
             out[k] = out[k].float()
         return out
 
-    def update(self, batch: dict[str, np.ndarray], step: int = -1) -> dict[str, float]:
-        """One world-model update, then one actor and one critic update in imagination."""
-        data = self.to_torch(batch)
+    def update_world_model(self, data: dict[str, torch.Tensor], step: int = -1):
+        """One world-model step; returns its logs and the detached posterior states."""
         with self._autocast():
             wm_loss, logs, post = self.wm.loss(data, step)
         logs["grad_norm_model"] = self._step("model", wm_loss, self.wm.parameters(),
                                              self.cfg.model.clip)
+        return logs, post
+
+    def update_behaviour(self, post) -> dict[str, float]:
+        """One actor and one critic step on imagined rollouts from `post`."""
         with self._autocast():
-            actor_loss, critic_loss, blogs = self.behaviour.losses(self.wm, post)
-        logs.update(blogs)
+            actor_loss, critic_loss, logs = self.behaviour.losses(self.wm, post)
         b = self.cfg.behaviour
         logs["grad_norm_actor"] = self._step("actor", actor_loss,
                                              self.behaviour.actor.parameters(), b.clip)
@@ -89,6 +91,12 @@ class Agent(nn.Module):
         self.updates += 1
         if self.updates % b.target_every == 0:
             self.behaviour.update_target()
+        return logs
+
+    def update(self, batch: dict[str, np.ndarray], step: int = -1) -> dict[str, float]:
+        """One world-model update, then one actor and one critic update in imagination."""
+        logs, post = self.update_world_model(self.to_torch(batch), step)
+        logs.update(self.update_behaviour(post))
         return logs
 
     @torch.no_grad()

@@ -36,15 +36,10 @@ def time_update(agent: Agent, batch, reps: int) -> dict[str, float]:
         data = agent.to_torch(batch)
         sync()
         t0 = time.perf_counter()
-        with agent._autocast():
-            loss, _, post = agent.wm.loss(data)
-        agent._step("model", loss, agent.wm.parameters(), agent.cfg.model.clip)
+        _, post = agent.update_world_model(data)
         sync()
         t1 = time.perf_counter()
-        with agent._autocast():
-            a_loss, c_loss, _ = agent.behaviour.losses(agent.wm, post)
-        agent._step("actor", a_loss, agent.behaviour.actor.parameters(), 100.0)
-        agent._step("critic", c_loss, agent.behaviour.critic.parameters(), 100.0)
+        agent.update_behaviour(post)
         sync()
         t2 = time.perf_counter()
         if i > 0:  # the first repetition is warm-up

@@ -302,6 +302,18 @@ def validate(cfg: Config) -> None:
          f"env.image_size is {cfg.env.image_size}")
 
 
+# How a run is executed, not what it computes: not part of a run's identity.
+EXECUTION_KEYS = (("train", "threads"),)
+
+
+def identity(cfg: Config) -> dict[str, Any]:
+    """The config as a dict without execution-only fields: equal identity = the same run."""
+    data = config_from_dict(cfg.to_dict()).to_dict()  # round trip: tuples and lists agree
+    for section, key in EXECUTION_KEYS:
+        data[section].pop(key, None)
+    return data
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
     """Rebuild a Config from its saved dict (config.json)."""
     cfg = Config(preset=data.get("preset", "paper"))

@@ -73,6 +73,10 @@ class Replay:
         for stale in self.dir.glob("*.tmp.npz"):
             stale.unlink()
 
+    def ready(self) -> bool:
+        """True once an episode is long enough to sample one training sequence from."""
+        return any(episode_length(ep) >= self.seq_len for ep in self.episodes)
+
     def sample(self, batch_size: int) -> dict[str, np.ndarray]:
         """Batch of sequences [B, T, ...], each inside one episode, episodes weighted by length."""
         usable = [ep for ep in self.episodes if episode_length(ep) >= self.seq_len]

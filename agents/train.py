@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from agents import checkpoint
-from agents.config import Config, ConfigError, config_from_dict, make_config
+from agents.config import Config, ConfigError, config_from_dict, identity, make_config
 from agents.logger import MetricsLogger, atomic_write_text
 
 
@@ -91,12 +91,9 @@ class Trainer:
     # --- persistence --------------------------------------------------------------------
     def _check_config(self) -> None:
         path = self.out / "config.json"
-        mine = self.cfg.to_dict()
         if path.exists():
-            theirs = config_from_dict(json.loads(path.read_text())).to_dict()
-            # The thread count is how a run is executed, not what it computes.
-            theirs["train"]["threads"] = mine["train"]["threads"]
-            if theirs != config_from_dict(mine).to_dict():
+            theirs = config_from_dict(json.loads(path.read_text()))
+            if identity(theirs) != identity(self.cfg):
                 raise ConfigError(f"{self.out} holds a run with a different config; "
                                   "use another --out")
         else:
@@ -208,8 +205,7 @@ class Trainer:
             return
         if not self.p.pretrained:
             # Training starts once replay holds a sequence-long episode (after prefill).
-            if not any(len(ep["reward"]) >= self.cfg.replay.seq_len
-                       for ep in self.replay.episodes):
+            if not self.replay.ready():
                 self.p.last_train = self.p.step
                 return
             for _ in range(cfg.pretrain):

@@ -6,11 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from agents.config import Config, ConfigError, make_config
+from agents.config import Config, ConfigError, identity, make_config
 from study.specs import STUDIES, Study
-
-# How a run is executed, not what it computes: excluded from the run id.
-EXECUTION_KEYS = {("train", "threads")}
 
 
 @dataclass(frozen=True)
@@ -33,10 +30,7 @@ class Run:
 
 
 def run_id(cfg: Config) -> str:
-    data = cfg.to_dict()
-    for section, key in EXECUTION_KEYS:
-        data[section].pop(key, None)
-    blob = json.dumps(data, sort_keys=True).encode()
+    blob = json.dumps(identity(cfg), sort_keys=True).encode()
     return hashlib.sha1(blob).hexdigest()[:12]
 
 
