@@ -144,12 +144,12 @@ class RSSM(nn.Module):
         """One filtering step for acting in the environment."""
         deter, _ = self.img_step(deter, stoch, action)
         post = self.post_head(torch.cat([deter, embed], -1))
-        if sample:
-            stoch = self.sample(post)
-        else:
-            stoch = F.one_hot(self.dist(post).base_dist.probs.argmax(-1), self.classes).flatten(-2)
-            stoch = stoch.float()
-        return deter, stoch
+        return deter, (self.sample(post) if sample else self.mode(post))
+
+    def mode(self, logits: torch.Tensor) -> torch.Tensor:
+        """Most likely class of each categorical, as a flat one-hot vector."""
+        logits = logits.reshape(*logits.shape[:-1], self.stoch, self.classes)
+        return F.one_hot(logits.argmax(-1), self.classes).flatten(-2).float()
 
     def kl(self, lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.Tensor:
         return D.kl_divergence(self.dist(lhs_logits), self.dist(rhs_logits))

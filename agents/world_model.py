@@ -89,3 +89,25 @@ class WorldModel(nn.Module):
         embed = self.encoder(preprocess(image[None]))
         deter, stoch, _, _ = self.rssm.observe(embed, action[None])
         return Posterior(deter, stoch).feat[0]
+
+    @torch.no_grad()
+    def open_loop(self, image: torch.Tensor, action: torch.Tensor,
+                  context: int) -> dict[str, torch.Tensor]:
+        """What the model sees and predicts along one episode ([T, ...] inputs).
+
+        Posterior (filtering every frame): reconstructions and rewards for all T steps.
+        Open loop: filter the first `context` frames, then roll the prior forward with the
+        real actions (mode of each categorical) for the remaining T - context steps.
+        """
+        embed = self.encoder(preprocess(image[None]))
+        deter, stoch, _, _ = self.rssm.observe(embed, action[None])
+        post = Posterior(deter, stoch).feat[0]
+        h, z = deter[:, context - 1], stoch[:, context - 1]
+        feats = []
+        for t in range(context, image.shape[0]):
+            h, logits = self.rssm.img_step(h, z, action[None, t])
+            z = self.rssm.mode(logits)
+            feats.append(torch.cat([z, h], -1)[0])
+        imagined = torch.stack(feats) if feats else post[:0]
+        return {"recon": self.decoder(post), "reward_post": self.reward_mean(post),
+                "imagined": self.decoder(imagined), "reward_open_loop": self.reward_mean(imagined)}

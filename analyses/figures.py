@@ -1,0 +1,205 @@
+"""Figures: each function takes tidy tables from `analyses.stats` / `analyses.latents` and
+returns a matplotlib Figure. `save` writes PNG and PDF side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports run headless under papermill
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def save(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, bbox_inches="tight", dpi=120)
+    return paths
+
+
+def _palette(methods: list[str]) -> dict[str, tuple]:
+    return dict(zip(methods, sns.color_palette("colorblind", len(methods))))
+
+
+def _short(task: str) -> str:
+    return task.split("/")[-1]
+
+
+def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None = None,
+                    ncols: int = 4) -> plt.Figure:
+    """One panel per task (and "all tasks"): mean over seeds with its 95% band."""
+    methods = methods or list(dict.fromkeys(curves["method"]))
+    tasks = list(dict.fromkeys(curves["task"]))
+    ncols = min(ncols, len(tasks))
+    nrows = -(-len(tasks) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    colours = _palette(methods)
+    for ax, task in zip(axes.flat, tasks):
+        for m in methods:
+            c = curves[(curves["task"] == task) & (curves["method"] == m)]
+            if c.empty:
+                continue
+            ax.plot(c["step"], c["mean"], color=colours[m], label=m)
+            ax.fill_between(c["step"], c["lo"], c["hi"], color=colours[m], alpha=0.2)
+        ax.set_title(_short(task))
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(ylabel)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(methods),
+               bbox_to_anchor=(0.5, 1.06), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def score_vs_weight(per_task: pd.DataFrame, aggregate: pd.DataFrame, ylabel: str,
+                    weight: str = "w_r") -> plt.Figure:
+    """Score vs a loss weight on a log axis: one line per task (mean, 95% CI over seeds) and
+    the across-task IQM (stratified-bootstrap 95% CI)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    tasks = list(dict.fromkeys(per_task["task"]))
+    colours = _palette([*tasks, "IQM"])
+    for task in tasks:
+        t = per_task[per_task["task"] == task].sort_values(weight)
+        ax.errorbar(t[weight], t["mean"], yerr=[t["mean"] - t["lo"], t["hi"] - t["mean"]],
+                    marker="o", capsize=3, color=colours[task], label=_short(task), alpha=0.8)
+    a = aggregate[aggregate["statistic"] == "IQM"].sort_values(weight)
+    ax.errorbar(a[weight], a["estimate"], yerr=[a["estimate"] - a["lo"], a["hi"] - a["estimate"]],
+                marker="s", capsize=4, color="black", lw=2.5, label="IQM (all tasks)")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"reward loss weight {weight}")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def intervals(aggregate: pd.DataFrame, xlabel: str, methods: list[str] | None = None
+              ) -> plt.Figure:
+    """rliable-style interval estimates: one panel per statistic, one bar per method."""
+    stats = list(dict.fromkeys(aggregate["statistic"]))
+    methods = methods or list(dict.fromkeys(aggregate["method"]))
+    colours = _palette(methods)
+    fig, axes = plt.subplots(1, len(stats), figsize=(3.5 * len(stats), 0.5 * len(methods) + 1.2),
+                             squeeze=False)
+    for ax, stat in zip(axes.flat, stats):
+        for i, m in enumerate(methods):
+            r = aggregate[(aggregate["statistic"] == stat) & (aggregate["method"] == m)]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            ax.barh(i, r["hi"] - r["lo"], left=r["lo"], height=0.6, color=colours[m], alpha=0.75)
+            ax.vlines(r["estimate"], i - 0.3, i + 0.3, color="black", lw=2)
+        ax.set_yticks(range(len(methods)), methods if ax is axes.flat[0] else [""] * len(methods))
+        ax.set_title(stat)
+        ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig
+
+
+def per_task_bars(per_task: pd.DataFrame, ylabel: str, methods: list[str] | None = None
+                  ) -> plt.Figure:
+    """Mean final score per task and method with 95% CIs over seeds."""
+    methods = methods or list(dict.fromkeys(per_task["method"]))
+    tasks = list(dict.fromkeys(per_task["task"]))
+    colours = _palette(methods)
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks) * max(1, len(methods) / 3)), 3.8))
+    for j, m in enumerate(methods):
+        r = per_task[per_task["method"] == m].set_index("task").reindex(tasks)
+        x = np.arange(len(tasks)) + (j - (len(methods) - 1) / 2) * width
+        ax.bar(x, r["mean"], width, color=colours[m], label=m,
+               yerr=[r["mean"] - r["lo"], r["hi"] - r["mean"]], capsize=3)
+    ax.set_xticks(range(len(tasks)), [_short(t) for t in tasks], rotation=15)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, ncol=min(len(methods), 4))
+    fig.tight_layout()
+    return fig
+
+
+def probe_bars(probe: pd.DataFrame, method: str = "label") -> plt.Figure:
+    """State-probe validation error per state group (mean over seeds, 95% CI)."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * probe["group"].nunique()), 3.8))
+    sns.barplot(probe, x="group", y="relative_error", hue=method, errorbar=("ci", 95),
+                capsize=0.1, palette="colorblind", ax=ax)
+    ax.set_ylabel("probe error, 1 - R$^2$ (lower is better)")
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return fig
+
+
+def filmstrip(episode: dict, predictions: dict[str, dict], context: int,
+              frames: int = 8) -> plt.Figure:
+    """Rows: true frames, then per model its reconstructions and open-loop frames; below,
+    the true reward against each model's posterior and open-loop reward predictions."""
+    T = len(episode["reward"])
+    idx = np.linspace(context, T - 1, frames).round().astype(int)
+    labels = list(predictions)
+    rows = [("ground truth", episode["image"][idx])]
+    for lab in labels:
+        p = predictions[lab]
+        rows.append((f"{lab}: reconstruction", p["recon"][idx]))
+        rows.append((f"{lab}: open loop", p["imagined"][idx - context]))
+    fig = plt.figure(figsize=(1.3 * frames + 1.5, 1.3 * len(rows) + 3.2))
+    grid = fig.add_gridspec(len(rows) + 2, frames, height_ratios=[1] * len(rows) + [0.3, 2.4])
+    for r, (name, images) in enumerate(rows):
+        for c in range(frames):
+            ax = fig.add_subplot(grid[r, c])
+            ax.imshow(images[c])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+            if r == 0:
+                ax.set_title(f"t={idx[c]}", fontsize=8)
+    ax = fig.add_subplot(grid[-1, :])
+    colours = _palette(labels)
+    ax.plot(episode["reward"], color="black", lw=2, label="true reward")
+    for lab in labels:
+        p = predictions[lab]
+        ax.plot(p["reward_post"], color=colours[lab], lw=1, alpha=0.8,
+                label=f"{lab} (posterior)")
+        ax.plot(np.arange(context, T), p["reward_open_loop"], color=colours[lab], ls="--",
+                lw=1.2, label=f"{lab} (open loop)")
+    ax.axvline(context, color="grey", ls=":", lw=1)
+    ax.set_xlabel("step in episode")
+    ax.set_ylabel("reward")
+    ax.legend(fontsize=7, ncol=len(labels) + 1)
+    return fig
+
+
+def learned_weights(train: pd.DataFrame, method: str = "label") -> plt.Figure:
+    """Loss weights (1/sigma_i for the harmonizers) and raw losses over training."""
+    losses = ("obs", "rew", "dyn")
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), sharex=True)
+    methods = list(dict.fromkeys(train[method]))
+    colours = _palette(methods)
+    for j, loss in enumerate(losses):
+        for i, (prefix, ylabel) in enumerate((("weight_", "weight"), ("loss_", "raw loss"))):
+            ax = axes[i, j]
+            rows = train[train["metric"] == prefix + loss]
+            for m in methods:
+                g = rows[rows[method] == m].groupby("step")["value"]
+                mean, lo, hi = g.mean(), g.quantile(0.1), g.quantile(0.9)
+                if mean.empty:
+                    continue
+                ax.plot(mean.index, mean.values, color=colours[m], label=m)
+                ax.fill_between(mean.index, lo.values, hi.values, color=colours[m], alpha=0.15)
+            ax.set_yscale("log")
+            ax.set_title(f"{ylabel}: {loss}")
+            if i == 1:
+                ax.set_xlabel("env steps")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

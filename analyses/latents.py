@@ -1,0 +1,70 @@
+"""Finding 2 from checkpoints: probe every run's latents on one shared set of episodes, and
+compare what two world models see and predict along one episode (the filmstrip)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from analyses.load import RUN_COLUMNS
+from analyses.models import encode, load_world_model, open_loop, read_episodes
+from analyses.probe import fit_probe, state_groups
+from agents.replay import Episode
+
+
+def shared_episodes(runs: pd.DataFrame, per_run: int = 10) -> list[Episode]:
+    """The last `per_run` replay episodes of each run, pooled: every model is probed on the
+    same trajectories, so differences come from the models, not from their data."""
+    episodes = []
+    for run_dir in runs["dir"]:
+        episodes += read_episodes(run_dir, last=per_run)
+    return episodes
+
+
+def probe_runs(runs: pd.DataFrame, episodes: list[Episode], model: str = "ridge",
+               seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """One row per (run, state group): validation relative error of the state probe."""
+    states = [ep["state"] for ep in episodes]
+    frames = []
+    for _, run in tqdm(runs.iterrows(), total=len(runs), desc="probe", disable=not progress):
+        wm, cfg = load_world_model(run["dir"])
+        feats = [encode(wm, ep, seed) for ep in episodes]
+        table = fit_probe(feats, states, state_groups(cfg.env.task, states[0].shape[1]),
+                          model=model, seed=seed)
+        for col in RUN_COLUMNS:
+            table[col] = run[col]
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def pick_episode(episodes: list[Episode]) -> Episode:
+    """The episode whose rewards vary most: the one where reward prediction is testable."""
+    return max(episodes, key=lambda ep: float(np.std(ep["reward"])))
+
+
+def filmstrip_data(runs: pd.DataFrame, episode: Episode, context: int = 5,
+                   seed: int = 0) -> dict[str, dict]:
+    """Per run label: reconstructions, open-loop imagined frames and predicted rewards."""
+    out = {}
+    for _, run in runs.iterrows():
+        wm, _ = load_world_model(run["dir"])
+        out[run["label"]] = open_loop(wm, episode, context, seed)
+    return out
+
+
+def reward_errors(runs: pd.DataFrame, episodes: list[Episode], context: int = 5,
+                  seed: int = 0) -> pd.DataFrame:
+    """Per run: reward RMSE from the posterior and open loop over the shared episodes."""
+    rows = []
+    for _, run in runs.iterrows():
+        wm, _ = load_world_model(run["dir"])
+        post, imag = [], []
+        for ep in episodes:
+            pred = open_loop(wm, ep, context, seed)
+            post.append(pred["reward_post"] - ep["reward"])
+            imag.append(pred["reward_open_loop"] - ep["reward"][context:])
+        rows.append({**{c: run[c] for c in RUN_COLUMNS},
+                     "posterior": float(np.sqrt(np.mean(np.concatenate(post) ** 2))),
+                     "open_loop": float(np.sqrt(np.mean(np.concatenate(imag) ** 2)))})
+    return pd.DataFrame(rows).melt(id_vars=RUN_COLUMNS, var_name="mode", value_name="rmse")
