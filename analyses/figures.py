@@ -5,25 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # reports run headless under papermill
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def save(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
+def save(fig: plt.Figure, out_dir: str | Path, name: str) -> None:
+    """Write out_dir/name.png and .pdf (the notebook still shows the figure inline)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{name}.{ext}" for ext in ("png", "pdf")]
-    for path in paths:
-        fig.savefig(path, bbox_inches="tight", dpi=120)
-    return paths
+    for ext in ("png", "pdf"):
+        fig.savefig(out_dir / f"{name}.{ext}", bbox_inches="tight", dpi=120)
 
 
 def _palette(methods: list[str]) -> dict[str, tuple]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from analyses.load import RUN_COLUMNS
 from analyses.models import encode, load_world_model, open_loop, read_episodes

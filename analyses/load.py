@@ -101,3 +101,20 @@ def run_dirs(results: str | Path, study: str, done_only: bool = True) -> pd.Data
     if done_only:
         runs = runs[runs["state"] == "done"]
     return runs.reset_index(drop=True)
+
+
+SCALES = {
+    "smoke": "a smoke-scale run (tiny model, a few hundred env steps): it checks the pipeline "
+             "end to end and says nothing about the paper's claims",
+    "quick": "the laptop-scale `quick` preset (small model, short runs): directions can show, "
+             "magnitudes are not the paper's",
+    "paper": "the paper's configuration (`paper` preset)",
+}
+
+
+def scale_note(index: dict, table: pd.DataFrame) -> str:
+    """One Markdown line: which preset produced these numbers and how many runs finished."""
+    done = table["run_id"].nunique()
+    preset = index.get("preset", "unknown")
+    return (f"**Preset `{preset}`**: {done} of {len(index['runs'])} runs of the grid finished. "
+            f"These numbers come from {SCALES.get(preset, 'an unknown preset')}.")

@@ -58,7 +58,7 @@ def fit_probe(features: list[np.ndarray], states: list[np.ndarray],
     if model == "ridge":
         reg = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
     elif model == "mlp":
-        reg = make_pipeline(StandardScaler(), MLPRegressor((256,), alpha=1e-4, max_iter=300,
+        reg = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(256,), alpha=1e-4, max_iter=300,
                                                            early_stopping=True,
                                                            random_state=seed))
     else:

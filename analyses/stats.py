@@ -58,13 +58,20 @@ def area_under_curve(curves: pd.DataFrame) -> pd.DataFrame:
 
 def score_matrices(per_run: pd.DataFrame, method: str = "label",
                    methods: list[str] | None = None) -> dict[str, np.ndarray]:
-    """{method: [seeds x tasks]} from per-run scores; seeds missing a task are dropped."""
+    """{method: [seeds x tasks]} from per-run scores, over the tasks every method has.
+
+    Restricting to shared tasks keeps aggregates comparable across methods; seeds missing a
+    shared task are dropped.
+    """
+    names = [m for m in (methods or list(dict.fromkeys(per_run[method])))
+             if m in set(per_run[method])]
+    grids = {m: per_run[per_run[method] == m].pivot_table(
+        index="seed", columns="task", values="value", aggfunc="mean") for m in names}
+    tasks = sorted(set.intersection(*(set(g.columns) for g in grids.values()))) if grids else []
     out = {}
-    for name in methods or list(dict.fromkeys(per_run[method])):
-        grid = per_run[per_run[method] == name].pivot_table(
-            index="seed", columns="task", values="value", aggfunc="mean")
-        grid = grid.dropna()
-        if len(grid):
+    for name, grid in grids.items():
+        grid = grid[tasks].dropna()
+        if len(grid) and tasks:
             out[name] = grid.to_numpy(float)
     return out
 
@@ -164,11 +171,15 @@ def curves(runs: pd.DataFrame, method: str = "label", aggregate_tasks: bool = Tr
 
 
 def compare(per_run: pd.DataFrame, better: str, baseline: str, what: str,
-            method: str = "label", reps: int = 2000) -> dict:
+            method: str = "label", higher_is_better: bool = True, reps: int = 2000) -> dict:
     """Does `better` beat `baseline`? Task wins, IQM difference with CI, and one sentence.
 
-    The sentence is computed from the numbers; "reproduced" requires the CI to exclude 0.
+    The sentence is computed from the numbers; "reproduced" requires the CI to exclude 0 on
+    the expected side. With `higher_is_better=False` (errors) the difference is baseline -
+    better, so a positive difference still means `better` won.
     """
+    if not higher_is_better:
+        per_run = per_run.assign(value=-per_run["value"])
     matrices = score_matrices(per_run, method, [better, baseline])
     if len(matrices) < 2:
         missing = {better, baseline} - set(matrices)
@@ -188,8 +199,16 @@ def compare(per_run: pd.DataFrame, better: str, baseline: str, what: str,
     else:
         verdict, reproduced = ("the direction did not reproduce at this scale (the CI "
                                "includes no effect)"), False
-    text = (f"{better} beat {baseline} on {wins} of {len(means)} task(s) in {what}; "
+    sign = "" if higher_is_better else " (lower is better; difference = baseline - other)"
+    text = (f"{better} beat {baseline} on {wins} of {len(means)} task(s) in {what}{sign}; "
             f"IQM difference {diff['estimate']:+.3g} [{diff['lo']:+.3g}, {diff['hi']:+.3g}] "
             f"(95% CI, {runs} seed(s) per task): {verdict}.")
     return {"reproduced": reproduced, "wins": wins, "tasks": len(means), "runs": runs,
             **{f"diff_{k}": v for k, v in diff.items()}, "text": text}
+
+
+def with_weight(per_task_table: pd.DataFrame, per_run: pd.DataFrame,
+                weight: str = "w_r") -> pd.DataFrame:
+    """Attach each method's loss weight (for plotting score against w_r)."""
+    weights = per_run.groupby("label")[weight].first()
+    return per_task_table.assign(**{weight: per_task_table["method"].map(weights)})

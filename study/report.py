@@ -1,0 +1,99 @@
+"""Execute a study's report notebook: python -m study.report STUDY [--results DIR] [--out DIR].
+
+papermill runs notebooks/STUDY.ipynb with the results and output directories as parameters;
+the output directory receives the executed notebook, an HTML export, and every figure as PNG
+and PDF under figures/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from study.specs import STUDIES
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m study.report", description=__doc__)
+    p.add_argument("study", help=f"one of: {', '.join(STUDIES)}")
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--out", help="output directory (default: RESULTS/reports/STUDY)")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def check_results(results: Path, study: str) -> str | None:
+    """None if the study has finished runs to report on, else the reason why not."""
+    from analyses.load import NoResultsError, load_study
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            load_study(results, study)
+    except NoResultsError as exc:
+        return str(exc)
+    return None
+
+
+def to_html(notebook: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+    html = notebook.with_suffix(".html")
+    html.write_text(body)
+    return html
+
+
+def report(study: str, results: Path, out: Path, reps: int = 2000,
+           progress: bool = True) -> list[Path]:
+    """Execute the notebook; returns the files written (notebook, HTML, figures)."""
+    import papermill as pm
+
+    out.mkdir(parents=True, exist_ok=True)
+    executed = out / f"{study}.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOKS / f"{study}.ipynb"), str(executed), kernel_name="python3",
+        parameters={"results": str(results.resolve()), "study": study,
+                    "out_dir": str(out.resolve()), "reps": reps},
+        cwd=str(NOTEBOOKS.parent), progress_bar=progress)
+    return [executed, to_html(executed), *sorted((out / "figures").glob("*.*"))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.study not in STUDIES:
+        print(f"error: unknown study {args.study!r} (choose from {', '.join(STUDIES)})",
+              file=sys.stderr)
+        return 2
+    if args.reps < 100:
+        print(f"error: --reps must be at least 100 (got {args.reps})", file=sys.stderr)
+        return 2
+    results = Path(args.results)
+    reason = check_results(results, args.study)
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else results / "reports" / args.study
+    start = time.time()
+    try:
+        files = report(args.study, results, out, args.reps, not args.no_progress)
+    except Exception as exc:  # papermill's error names the failing cell; keep it to one line
+        first = str(exc).strip().splitlines()
+        print(f"error: report notebook failed: {type(exc).__name__}: "
+              f"{first[-1] if first else ''} (partial notebook in {out})", file=sys.stderr)
+        return 1
+    print(f"{args.study}: report in {out} ({time.time() - start:.0f} s)")
+    for path in files:
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Analysis functions on synthetic tables with known answers, and the carried reference."""
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from analyses import load, probe, reference, stats
+
+
+def per_run(values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """{method: [seeds x tasks]} -> per-run table like stats.final_scores produces."""
+    rows = []
+    for m, arr in values.items():
+        for seed in range(arr.shape[0]):
+            for t in range(arr.shape[1]):
+                rows.append({"label": m, "task": f"t{t}", "seed": seed, "value": arr[seed, t]})
+    return pd.DataFrame(rows)
+
+
+def test_iqm_of_a_known_array():
+    arr = np.arange(1.0, 9.0).reshape(8, 1)  # IQM drops 1, 2 and 7, 8: mean(3..6) = 4.5
+    table = stats.aggregate({"a": arr}, reps=200)
+    iqm = table[table["statistic"] == "IQM"].iloc[0]
+    assert iqm["estimate"] == pytest.approx(4.5)
+    assert iqm["estimate"] == pytest.approx(sps.trim_mean(arr.ravel(), 0.25))
+    assert table[table["statistic"] == "Mean"].iloc[0]["estimate"] == pytest.approx(4.5)
+
+
+def test_bootstrap_ci_contains_the_truth():
+    rng = np.random.default_rng(0)
+    arr = rng.normal(0.5, 0.1, (30, 3))
+    row = stats.aggregate({"a": arr}, reps=1000).query("statistic == 'Mean'").iloc[0]
+    assert row["lo"] < 0.5 < row["hi"]
+    assert row["hi"] - row["lo"] < 0.1
+    lo, hi = stats.bootstrap_mean_ci(arr[:, 0], reps=2000)
+    assert lo < 0.5 < hi
+
+
+def test_probability_of_improvement():
+    rng = np.random.default_rng(1)
+    arr = rng.random((5, 3))
+    same = stats.probability_of_improvement({"x": arr, "y": arr.copy()}, "x", "y", reps=200)
+    assert same["estimate"] == pytest.approx(0.5)
+    better = stats.probability_of_improvement({"x": arr + 10, "y": arr}, "x", "y", reps=200)
+    assert better["estimate"] == pytest.approx(1.0)
+
+
+def test_compare_reports_direction_from_the_numbers():
+    rng = np.random.default_rng(2)
+    base = rng.random((5, 3)) * 0.1
+    up = per_run({"new": base + 0.5, "old": base})
+    result = stats.compare(up, "new", "old", "score", reps=500)
+    assert result["reproduced"] is True and result["wins"] == 3
+    assert result["diff_lo"] > 0 and "reproduced" in result["text"]
+    flat = stats.compare(per_run({"new": base, "old": base}), "new", "old", "score", reps=500)
+    assert flat["reproduced"] is False and "did not reproduce" in flat["text"]
+    down = stats.compare(per_run({"new": base, "old": base + 0.5}), "new", "old", "score",
+                         reps=500)
+    assert down["reproduced"] is False and "opposite" in down["text"]
+    # Errors: lower is better, so the lower-error method wins.
+    err = stats.compare(per_run({"new": base, "old": base + 0.5}), "new", "old", "error",
+                        higher_is_better=False, reps=500)
+    assert err["reproduced"] is True
+    missing = stats.compare(per_run({"old": base}), "new", "old", "score")
+    assert missing["reproduced"] is None and "no finished runs of new" in missing["text"]
+
+
+def test_score_matrices_keep_only_shared_tasks():
+    table = per_run({"a": np.ones((2, 3)), "b": np.zeros((2, 2))})
+    m = stats.score_matrices(table)
+    assert m["a"].shape == (2, 2) and m["b"].shape == (2, 2)
+
+
+def test_final_scores_auc_and_curves():
+    steps = np.arange(0, 11) * 100
+    rows = [{"label": "m", "task": task, "seed": seed, "step": s,
+             "value": s / 1000 + (0.1 if task == "b" else 0.0)}
+            for task in ("a", "b") for seed in range(3) for s in steps]
+    curves_in = pd.DataFrame(rows)
+    final = stats.final_scores(curves_in)
+    assert len(final) == 6 and (final["step"] == 1000).all()
+    assert final[final.task == "a"]["value"].to_numpy() == pytest.approx([1.0] * 3)
+    auc = stats.area_under_curve(curves_in)
+    assert auc[auc.task == "a"]["value"].to_numpy() == pytest.approx([0.5] * 3)
+    band = stats.curves(curves_in, reps=100)
+    agg = band[band.task == "all tasks"]
+    assert len(agg) == len(steps)
+    assert agg.iloc[-1]["mean"] == pytest.approx(1.05)
+
+
+def write_run(results, run_id, state, rows, task="metaworld/lever-pull", label="w_r=1", seed=0):
+    d = results / run_id
+    d.mkdir(parents=True)
+    (d / "status.json").write_text(json.dumps({"state": state}))
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"run_id": run_id, "task": task, "label": label, "weighting": "fixed", "w_o": 1.0,
+            "w_r": 1.0, "w_d": 1.0, "seed": seed}
+
+
+def test_load_study_skips_unfinished_and_reads_torn_files(tmp_path):
+    good = [{"step": 100, "split": "eval", "success": 0.0, "return": 1.5},
+            {"step": 200, "split": "eval", "success": 1.0, "return": 9.0},
+            {"step": 200, "split": "train", "loss_obs": 30.0, "loss_rew": None}]
+    index = [write_run(tmp_path, "aaa", "done", good),
+             write_run(tmp_path, "bbb", "failed", good, seed=1),
+             write_run(tmp_path, "ccc", "running", good, seed=2),
+             {**write_run(tmp_path, "ddd", "done", good, seed=3)},
+             {"run_id": "eee", "task": "metaworld/lever-pull", "label": "w_r=1",
+              "weighting": "fixed", "w_o": 1.0, "w_r": 1.0, "w_d": 1.0, "seed": 4}]
+    with open(tmp_path / "ddd" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 300, "split": "ev')  # a torn last line, as after a kill
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "s.json").write_text(json.dumps({"study": "s", "preset": "smoke",
+                                                             "runs": index}))
+    with pytest.warns(UserWarning, match="skipped 3 run") as record:
+        table = load.load_study(tmp_path, "s")
+    message = str(record[0].message)
+    assert "bbb" in message and "failed" in message and "eee" in message
+    assert set(table["run_id"]) == {"aaa", "ddd"}
+    assert list(table.columns) == load.COLUMNS
+    success = load.metric(table, "success")
+    assert len(success) == 4 and success["value"].max() == 1.0
+    assert table[(table.metric == "loss_rew")].empty  # nulls are dropped
+    assert "2 of 5 runs" in load.scale_note(json.loads(
+        (tmp_path / "studies" / "s.json").read_text()), table)
+
+
+def test_load_study_without_finished_runs(tmp_path):
+    with pytest.raises(load.NoResultsError, match="no runs of study"):
+        load.load_study(tmp_path, "finding1")
+    (tmp_path / "studies").mkdir()
+    index = [write_run(tmp_path, "aaa", "failed", [])]
+    (tmp_path / "studies" / "s.json").write_text(json.dumps({"runs": index}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(load.NoResultsError, match="no finished runs"):
+            load.load_study(tmp_path, "s")
+
+
+def synthetic_episodes(n=20, T=40, f=16, s=5, seed=0, linear=True):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(f, s))
+    feats, states = [], []
+    for _ in range(n):
+        x = rng.normal(size=(T, f))
+        feats.append(x)
+        states.append(x @ w if linear else rng.normal(size=(T, s)))
+    return feats, states
+
+
+def test_probe_reads_a_linear_state_exactly():
+    feats, states = synthetic_episodes(linear=True)
+    table = probe.fit_probe(feats, states, {"all": list(range(5)), "first": [0]}, alpha=1e-3)
+    assert (table["relative_error"] < 0.01).all()
+    assert table.iloc[0]["train_episodes"] == 18 and table.iloc[0]["val_episodes"] == 2
+
+
+def test_probe_on_independent_state_is_no_better_than_the_mean():
+    feats, states = synthetic_episodes(linear=False)
+    table = probe.fit_probe(feats, states, {"all": list(range(5))})
+    assert table.iloc[0]["relative_error"] == pytest.approx(1.0, abs=0.15)
+    mlp = probe.fit_probe(feats, states, {"all": list(range(5))}, model="mlp")
+    assert mlp.iloc[0]["relative_error"] > 0.8
+
+
+def test_probe_skips_constant_groups_and_splits_by_episode():
+    feats, states = synthetic_episodes()
+    states = [np.concatenate([s, np.zeros((len(s), 1))], 1) for s in states]
+    table = probe.fit_probe(feats, states, {"x": [0], "absent": [5]})
+    assert list(table["group"]) == ["x"]
+    train, val = probe.split_episodes(10)
+    assert len(val) == 1 and not set(train) & set(val) and len(train) + len(val) == 10
+    with pytest.raises(ValueError, match="two episodes"):
+        probe.split_episodes(1)
+
+
+def test_atari_reference_matches_the_published_aggregates():
+    m = reference.final_hns_matrices(reference.atari_scores())
+    assert m["DreamerV3"].shape == (5, 26)
+    # Published: mean HNS 107.4% and 136.4%; median 41.6% and 67.1%; IQM 47.2% and 60.7%.
+    assert m["DreamerV3"].mean() == pytest.approx(1.074, abs=0.001)
+    assert m["DreamerV3 + HarmonyDream"].mean() == pytest.approx(1.364, abs=0.001)
+    assert np.median(m["DreamerV3 + HarmonyDream"].mean(0)) == pytest.approx(0.671, abs=0.001)
+    iqm = stats.aggregate(m, reps=200).query("statistic == 'IQM'").set_index("method")
+    assert iqm.loc["DreamerV3", "estimate"] == pytest.approx(0.472, abs=0.001)
+    assert iqm.loc["DreamerV3 + HarmonyDream", "estimate"] == pytest.approx(0.607, abs=0.001)
