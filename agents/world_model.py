@@ -84,30 +84,31 @@ class WorldModel(nn.Module):
         return total, logs, Posterior(deter.detach(), stoch.detach())
 
     @torch.no_grad()
-    def encode_episode(self, image: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """Latent features [T, feat] of one episode (for probes and analyses)."""
-        embed = self.encoder(preprocess(image[None]))
-        deter, stoch, _, _ = self.rssm.observe(embed, action[None])
-        return Posterior(deter, stoch).feat[0]
+    def encode_sequences(self, image: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Posterior features [N, T, feat] of N whole sequences (for probes and analyses)."""
+        deter, stoch, _, _ = self.rssm.observe(self.encoder(preprocess(image)), action)
+        return Posterior(deter, stoch).feat
 
     @torch.no_grad()
-    def open_loop(self, image: torch.Tensor, action: torch.Tensor,
-                  context: int) -> dict[str, torch.Tensor]:
-        """What the model sees and predicts along one episode ([T, ...] inputs).
+    def open_loop(self, image: torch.Tensor, action: torch.Tensor, context: int,
+                  decode: bool = True) -> dict[str, torch.Tensor]:
+        """What the model sees and predicts along N sequences ([N, T, ...] inputs).
 
         Posterior (filtering every frame): reconstructions and rewards for all T steps.
         Open loop: filter the first `context` frames, then roll the prior forward with the
         real actions (mode of each categorical) for the remaining T - context steps.
         """
-        embed = self.encoder(preprocess(image[None]))
-        deter, stoch, _, _ = self.rssm.observe(embed, action[None])
-        post = Posterior(deter, stoch).feat[0]
+        deter, stoch, _, _ = self.rssm.observe(self.encoder(preprocess(image)), action)
+        post = Posterior(deter, stoch).feat
         h, z = deter[:, context - 1], stoch[:, context - 1]
         feats = []
-        for t in range(context, image.shape[0]):
-            h, logits = self.rssm.img_step(h, z, action[None, t])
+        for t in range(context, image.shape[1]):
+            h, logits = self.rssm.img_step(h, z, action[:, t])
             z = self.rssm.mode(logits)
-            feats.append(torch.cat([z, h], -1)[0])
-        imagined = torch.stack(feats) if feats else post[:0]
-        return {"recon": self.decoder(post), "reward_post": self.reward_mean(post),
-                "imagined": self.decoder(imagined), "reward_open_loop": self.reward_mean(imagined)}
+            feats.append(torch.cat([z, h], -1))
+        imagined = torch.stack(feats, 1) if feats else post[:, :0]
+        out = {"reward_post": self.reward_mean(post),
+               "reward_open_loop": self.reward_mean(imagined)}
+        if decode:
+            out.update(recon=self.decoder(post), imagined=self.decoder(imagined))
+        return out

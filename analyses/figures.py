@@ -22,7 +22,7 @@ def save(fig: plt.Figure, out_dir: str | Path, name: str) -> None:
 
 
 def _palette(methods: list[str]) -> dict[str, tuple]:
-    return dict(zip(methods, sns.color_palette("colorblind", len(methods))))
+    return dict(zip(methods, sns.color_palette("colorblind", len(methods)), strict=True))
 
 
 def _short(task: str) -> str:
@@ -33,12 +33,12 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
                     ncols: int = 4) -> plt.Figure:
     """One panel per task (and "all tasks"): mean over seeds with its 95% band."""
     methods = methods or list(dict.fromkeys(curves["method"]))
-    tasks = list(dict.fromkeys(curves["task"]))
+    tasks = sorted(set(curves["task"]), key=lambda t: (t == "all tasks", t))
     ncols = min(ncols, len(tasks))
     nrows = -(-len(tasks) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
     colours = _palette(methods)
-    for ax, task in zip(axes.flat, tasks):
+    for ax, task in zip(axes.flat, tasks, strict=False):
         for m in methods:
             c = curves[(curves["task"] == task) & (curves["method"] == m)]
             if c.empty:
@@ -87,7 +87,7 @@ def intervals(aggregate: pd.DataFrame, xlabel: str, methods: list[str] | None = 
     colours = _palette(methods)
     fig, axes = plt.subplots(1, len(stats), figsize=(3.5 * len(stats), 0.5 * len(methods) + 1.2),
                              squeeze=False)
-    for ax, stat in zip(axes.flat, stats):
+    for ax, stat in zip(axes.flat, stats, strict=True):
         for i, m in enumerate(methods):
             r = aggregate[(aggregate["statistic"] == stat) & (aggregate["method"] == m)]
             if r.empty:

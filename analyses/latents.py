@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from analyses.load import RUN_COLUMNS
-from analyses.models import encode, load_world_model, open_loop, read_episodes
-from analyses.probe import fit_probe, state_groups
 from agents.replay import Episode
+from analyses.load import RUN_COLUMNS
+from analyses.models import encode, load_world_model, open_loop, predicted_rewards, read_episodes
+from analyses.probe import fit_probe, state_groups
 
 
 def shared_episodes(runs: pd.DataFrame, per_run: int = 10) -> list[Episode]:
@@ -29,7 +29,7 @@ def probe_runs(runs: pd.DataFrame, episodes: list[Episode], model: str = "ridge"
     frames = []
     for _, run in tqdm(runs.iterrows(), total=len(runs), desc="probe", disable=not progress):
         wm, cfg = load_world_model(run["dir"])
-        feats = [encode(wm, ep, seed) for ep in episodes]
+        feats = encode(wm, episodes, seed)
         table = fit_probe(feats, states, state_groups(cfg.env.task, states[0].shape[1]),
                           model=model, seed=seed)
         for col in RUN_COLUMNS:
@@ -55,16 +55,16 @@ def filmstrip_data(runs: pd.DataFrame, episode: Episode, context: int = 5,
 
 def reward_errors(runs: pd.DataFrame, episodes: list[Episode], context: int = 5,
                   seed: int = 0) -> pd.DataFrame:
-    """Per run: reward RMSE from the posterior and open loop over the shared episodes."""
+    """Per run and mode (posterior / open_loop): reward RMSE over the shared episodes."""
     rows = []
     for _, run in runs.iterrows():
         wm, _ = load_world_model(run["dir"])
         post, imag = [], []
-        for ep in episodes:
-            pred = open_loop(wm, ep, context, seed)
+        for ep, pred in zip(episodes, predicted_rewards(wm, episodes, context, seed),
+                            strict=True):
             post.append(pred["reward_post"] - ep["reward"])
             imag.append(pred["reward_open_loop"] - ep["reward"][context:])
         rows.append({**{c: run[c] for c in RUN_COLUMNS},
                      "posterior": float(np.sqrt(np.mean(np.concatenate(post) ** 2))),
                      "open_loop": float(np.sqrt(np.mean(np.concatenate(imag) ** 2)))})
-    return pd.DataFrame(rows).melt(id_vars=RUN_COLUMNS, var_name="mode", value_name="rmse")
+    return pd.DataFrame(rows).melt(id_vars=RUN_COLUMNS, var_name="mode", value_name="value")

@@ -95,7 +95,7 @@ def metric(table: pd.DataFrame, name: str, split: str = "eval") -> pd.DataFrame:
 def run_dirs(results: str | Path, study: str, done_only: bool = True) -> pd.DataFrame:
     """The study's runs with their directories (for analyses that read checkpoints)."""
     results = Path(results)
-    runs = pd.DataFrame(study_index(results, study)["runs"])
+    runs = pd.DataFrame(study_index(results, study)["runs"]).assign(study=study)
     runs["dir"] = [str(results / r) for r in runs["run_id"]]
     runs["state"] = [run_status(Path(d)) for d in runs["dir"]]
     if done_only:

@@ -44,23 +44,54 @@ def read_episodes(run_dir: str | Path, last: int | None = None) -> list[Episode]
     return episodes
 
 
-def encode(wm: WorldModel, episode: Episode, seed: int = 0) -> np.ndarray:
-    """Latent features [T, feat] of one episode under `wm` (posterior, seeded samples)."""
+def _batches(episodes: list[Episode], size: int):
+    """Indices of equal-length episodes, `size` at a time (so they run as one batch)."""
+    by_length: dict[int, list[int]] = {}
+    for i, ep in enumerate(episodes):
+        by_length.setdefault(len(ep["reward"]), []).append(i)
+    for group in by_length.values():
+        for start in range(0, len(group), size):
+            yield group[start:start + size]
+
+
+def _inputs(episodes: list[Episode], idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    image = torch.as_tensor(np.stack([episodes[i]["image"] for i in idx]))
+    action = torch.as_tensor(np.stack([episodes[i]["action"] for i in idx])).float()
+    return image, action
+
+
+def encode(wm: WorldModel, episodes: list[Episode], seed: int = 0,
+           batch: int = 16) -> list[np.ndarray]:
+    """Latent features [T_i, feat] of each episode under `wm` (posterior, seeded samples)."""
     torch.manual_seed(seed)
-    feat = wm.encode_episode(torch.as_tensor(episode["image"]),
-                             torch.as_tensor(episode["action"]).float())
-    return feat.numpy()
+    out: list[np.ndarray] = [np.empty(0)] * len(episodes)
+    for idx in _batches(episodes, batch):
+        feats = wm.encode_sequences(*_inputs(episodes, idx)).numpy()
+        for j, i in enumerate(idx):
+            out[i] = feats[j]
+    return out
+
+
+def _frames(x: torch.Tensor) -> np.ndarray:
+    return ((x.permute(0, 2, 3, 1) + 0.5).clamp(0, 1) * 255).round().byte().numpy()
 
 
 def open_loop(wm: WorldModel, episode: Episode, context: int, seed: int = 0) -> dict:
     """Reconstructed / imagined frames (uint8 [T, H, W, 3]) and predicted rewards."""
     torch.manual_seed(seed)
-    out = wm.open_loop(torch.as_tensor(episode["image"]),
-                       torch.as_tensor(episode["action"]).float(), context)
+    out = wm.open_loop(*_inputs([episode], [0]), context)
+    return {"recon": _frames(out["recon"][0]), "imagined": _frames(out["imagined"][0]),
+            "reward_post": out["reward_post"][0].numpy(),
+            "reward_open_loop": out["reward_open_loop"][0].numpy()}
 
-    def frames(x: torch.Tensor) -> np.ndarray:
-        return ((x.permute(0, 2, 3, 1) + 0.5).clamp(0, 1) * 255).round().byte().numpy()
 
-    return {"recon": frames(out["recon"]), "imagined": frames(out["imagined"]),
-            "reward_post": out["reward_post"].numpy(),
-            "reward_open_loop": out["reward_open_loop"].numpy()}
+def predicted_rewards(wm: WorldModel, episodes: list[Episode], context: int, seed: int = 0,
+                      batch: int = 16) -> list[dict[str, np.ndarray]]:
+    """Posterior and open-loop reward predictions per episode (no frames decoded)."""
+    torch.manual_seed(seed)
+    out: list[dict] = [{}] * len(episodes)
+    for idx in _batches(episodes, batch):
+        pred = wm.open_loop(*_inputs(episodes, idx), context, decode=False)
+        for j, i in enumerate(idx):
+            out[i] = {k: v[j].numpy() for k, v in pred.items()}
+    return out

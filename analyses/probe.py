@@ -58,9 +58,9 @@ def fit_probe(features: list[np.ndarray], states: list[np.ndarray],
     if model == "ridge":
         reg = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
     elif model == "mlp":
-        reg = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(256,), alpha=1e-4, max_iter=300,
-                                                           early_stopping=True,
-                                                           random_state=seed))
+        mlp = MLPRegressor(hidden_layer_sizes=(256,), alpha=1e-4, max_iter=300,
+                           early_stopping=True, random_state=seed)
+        reg = make_pipeline(StandardScaler(), mlp)
     else:
         raise ValueError(f"unknown probe model {model!r} (ridge or mlp)")
     # Targets are standardised on the train split so every dimension weighs the same.

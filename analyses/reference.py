@@ -42,7 +42,7 @@ def atari_scores(directory: Path = DIRECTORY) -> pd.DataFrame:
         for game, seeds in data["score"].items():
             rand, human = RANDOM_HUMAN[game]
             for seed, scores in enumerate(seeds):
-                for step, score in zip(data["steps"], scores):
+                for step, score in zip(data["steps"], scores, strict=True):
                     rows.append({"method": method, "task": game, "seed": seed, "step": step,
                                  "value": score, "hns": (score - rand) / (human - rand)})
     return pd.DataFrame(rows)

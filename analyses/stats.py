@@ -51,7 +51,7 @@ def area_under_curve(curves: pd.DataFrame) -> pd.DataFrame:
             return float(y.mean())
         return float(np.trapezoid(y, x) / (x[-1] - x[0]))
 
-    rows = [dict(zip(keys, k if isinstance(k, tuple) else (k,)), value=auc(g))
+    rows = [dict(zip(keys, k if isinstance(k, tuple) else (k,), strict=True), value=auc(g))
             for k, g in curves.groupby(keys, dropna=False)]
     return pd.DataFrame(rows)
 

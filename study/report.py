@@ -66,6 +66,12 @@ def report(study: str, results: Path, out: Path, reps: int = 2000,
     return [executed, to_html(executed), *sorted((out / "figures").glob("*.*"))]
 
 
+def pm_errors() -> type[Exception]:
+    from papermill.exceptions import PapermillExecutionError
+
+    return PapermillExecutionError
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.study not in STUDIES:
@@ -84,10 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     try:
         files = report(args.study, results, out, args.reps, not args.no_progress)
-    except Exception as exc:  # papermill's error names the failing cell; keep it to one line
-        first = str(exc).strip().splitlines()
-        print(f"error: report notebook failed: {type(exc).__name__}: "
-              f"{first[-1] if first else ''} (partial notebook in {out})", file=sys.stderr)
+    except pm_errors() as exc:
+        print(f"error: report notebook failed in cell {exc.exec_count}: {exc.ename}: "
+              f"{exc.evalue} (executed part in {out / (args.study + '.ipynb')})", file=sys.stderr)
         return 1
     print(f"{args.study}: report in {out} ({time.time() - start:.0f} s)")
     for path in files:

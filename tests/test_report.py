@@ -1,0 +1,55 @@
+"""End to end: a real smoke study, then `study.report` executes its notebook with papermill."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args, check=True):
+    out = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+                         timeout=900)
+    if check:
+        assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def finding2_results(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    run("study.run", "finding2", "--preset", "smoke", "--seeds", "2", "--results", str(results),
+        "--no-progress")
+    return results
+
+
+def test_finding2_report_is_produced(finding2_results, tmp_path):
+    out = tmp_path / "report"
+    proc = run("study.report", "finding2", "--results", str(finding2_results), "--out", str(out),
+               "--reps", "200", "--no-progress")
+    assert "report in" in proc.stdout
+    assert (out / "finding2.ipynb").exists()
+    html = (out / "finding2.html").read_text()
+    assert "State probe" in html and "data:image/png" in html  # figures are embedded
+    figures = {p.stem for p in (out / "figures").glob("*.png")}
+    assert {"state_probe", "filmstrip", "learning_curves"} <= figures
+    assert {p.stem for p in (out / "figures").glob("*.pdf")} == figures
+    for name in ("filmstrip", "state_probe"):
+        pixels = np.asarray(Image.open(out / "figures" / f"{name}.png").convert("RGB"), float)
+        assert pixels.std() > 10, f"{name}.png looks blank"
+        assert (pixels < 200).mean() > 0.01, f"{name}.png is almost all white"
+    # The verdicts are sentences computed from the data, whichever way they came out.
+    assert "w_r=100 beat w_r=1 on" in html and "IQM difference" in html
+
+
+def test_report_errors_are_one_line(finding2_results, tmp_path):
+    proc = run("study.report", "nope", "--results", str(finding2_results), check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "unknown study" in proc.stderr
+    proc = run("study.report", "finding1", "--results", str(finding2_results), check=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert "no runs of study 'finding1'" in proc.stderr
+    assert not (finding2_results / "reports" / "finding1").exists()
