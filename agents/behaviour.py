@@ -37,7 +37,8 @@ class Actor(nn.Module):
     def forward(self, feat: torch.Tensor) -> D.Independent:
         mean, std = self.net(feat).float().chunk(2, -1)
         std = 2 * torch.sigmoid((std + 2) / 2) + self.min_std
-        return D.Independent(ClippedNormal(torch.tanh(mean), std), 1)
+        return D.Independent(ClippedNormal(torch.tanh(mean), std, validate_args=False), 1,
+                             validate_args=False)
 
 
 @contextmanager

@@ -76,7 +76,7 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         e = cfg.env
         self.env = make_env(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
-                            e.light_render)
+                            e.render)
         self.device = resolve_device(cfg.train.device)
         self.agent = Agent(cfg, self.env.action_dim, self.device)
         self.rng = np.random.default_rng(cfg.train.seed)

@@ -96,6 +96,7 @@ def intervals(aggregate: pd.DataFrame, xlabel: str, methods: list[str] | None = 
             ax.barh(i, r["hi"] - r["lo"], left=r["lo"], height=0.6, color=colours[m], alpha=0.75)
             ax.vlines(r["estimate"], i - 0.3, i + 0.3, color="black", lw=2)
         ax.set_yticks(range(len(methods)), methods if ax is axes.flat[0] else [""] * len(methods))
+        ax.invert_yaxis()  # first method on top
         ax.set_title(stat)
         ax.set_xlabel(xlabel)
     fig.tight_layout()
