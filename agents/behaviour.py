@@ -82,7 +82,8 @@ class Behaviour(nn.Module):
     def imagine(self, wm: WorldModel, start: Posterior) -> tuple[torch.Tensor, torch.Tensor]:
         """Roll the actor through the prior for `horizon` steps from every posterior state.
 
-        Returns features [H+1, N, F] (s_0 is the start) and actor entropies [H+1, N].
+        Returns features [H+1, N, F] (s_0 is the start) and the actor's entropies [H, N] at
+        s_0..s_{H-1} (no policy is needed at the last state).
         """
         deter = start.deter.reshape(-1, start.deter.shape[-1])
         stoch = start.stoch.reshape(-1, start.stoch.shape[-1])
@@ -94,7 +95,6 @@ class Behaviour(nn.Module):
             deter, prior = wm.rssm.img_step(deter, stoch, action.to(deter.dtype))
             stoch = wm.rssm.sample(prior).to(deter.dtype)
             feats.append(torch.cat([stoch, deter], -1))
-        ents.append(self.actor(feats[-1].detach()).entropy())
         return torch.stack(feats), torch.stack(ents)
 
     def losses(self, wm: WorldModel, start: Posterior):
@@ -107,7 +107,7 @@ class Behaviour(nn.Module):
         returns = lambda_returns(reward, value, cfg.discount, cfg.lam)
         # Weight of each imagined step: discount^t (no learned discount on these suites).
         weight = cfg.discount ** torch.arange(len(returns), device=returns.device)[:, None]
-        actor_loss = -(weight * (returns + cfg.actor_entropy * ents[:-1])).mean()
+        actor_loss = -(weight * (returns + cfg.actor_entropy * ents)).mean()
         pred = self.critic(feats[:-1].detach()).squeeze(-1).float()
         critic_loss = (weight * 0.5 * (pred - returns.detach()).pow(2)).mean()
         logs = {"actor_loss": float(actor_loss.detach()),

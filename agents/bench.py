@@ -1,16 +1,23 @@
-"""Time one training update (world model + imagination/actor-critic) at a preset's shapes.
+"""Speed benchmark: training updates, rendering, and the whole agent loop, in one table.
 
-    python -m agents.bench [--preset paper|quick|smoke] [--task T] [--reps N] [--set k=v ...]
+    python -m agents.bench [--rows update-paper update-quick env loop] [--reps 3] [--json F]
 
-Prints the median seconds of the world-model step and of the behaviour step over N timed
-repetitions after one warm-up, with shapes, threads, device and torch version.
+Rows (each figure the median of --reps timed repetitions after one warm-up):
+- update-paper / update-quick: world-model update (B x T sequences: forward, loss, backward,
+  optimiser step) and imagination + actor-critic update, at the `paper` Meta-world shapes
+  (batch 50 x 50, deter 1024, stoch 32x32, depth 48, MLPs 4x400) and at the `quick` preset;
+- env: environment steps/s with 64x64 rendering (random actions) on four tasks;
+- loop: end-to-end env steps/s of the `quick` agent after prefill (render + policy + one
+  update every train_every steps), episodes shortened to 100 steps to keep it brief.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -18,6 +25,10 @@ import torch
 
 from agents.agent import Agent, resolve_device
 from agents.config import make_config
+
+ROWS = ("update-paper", "update-quick", "env", "loop")
+ENV_TASKS = ("metaworld/lever-pull", "metaworld/hammer", "dmc/cartpole-swingup",
+             "dmc/walker-walk")
 
 
 def fake_batch(cfg, action_dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -49,35 +60,102 @@ def time_update(agent: Agent, batch, reps: int) -> dict[str, float]:
     return {"world_model_s": wm, "behaviour_s": beh, "total_s": wm + beh}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agents.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="paper")
-    parser.add_argument("--task", default="metaworld/lever-pull")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--json", help="also write the figures to this file")
-    args = parser.parse_args(argv)
-    cfg = make_config(args.preset, args.task, args.overrides)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+def bench_update(preset: str, overrides: list[str], reps: int) -> dict:
+    cfg = make_config(preset, "metaworld/lever-pull", overrides)
     device = resolve_device(cfg.train.device)
     torch.manual_seed(0)
     agent = Agent(cfg, 4, device)
     batch = fake_batch(cfg, 4, np.random.default_rng(0))
-    result = {
-        "preset": args.preset, "batch": f"{cfg.replay.batch_size}x{cfg.replay.seq_len}",
-        "image": cfg.env.image_size, "deter": cfg.model.deter, "depth": cfg.model.depth,
-        "params_M": sum(p.numel() for p in agent.parameters()) / 1e6,
-        "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "precision": cfg.train.precision, **time_update(agent, batch, args.reps)}
-    width = max(map(len, result))
-    for k, v in result.items():
-        print(f"{k:<{width}}  {v:.3f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    m = cfg.model
+    shape = (f"batch {cfg.replay.batch_size}x{cfg.replay.seq_len}, deter {m.deter}, "
+             f"stoch {m.stoch}x{m.classes}, depth {m.depth}, MLP {m.mlp_layers}x{m.mlp_units}, "
+             f"{sum(p.numel() for p in agent.parameters()) / 1e6:.1f}M params, "
+             f"{cfg.train.precision}")
+    return {"row": f"update-{preset}", "shape": shape, **time_update(agent, batch, reps)}
+
+
+def bench_env(task: str, steps: int, reps: int) -> dict:
+    from agents.envs import make_env
+
+    env = make_env(task, 64, 1000, 2 if task.startswith("dmc/") else 1)
+    rng = np.random.default_rng(0)
+    rates = []
+    for rep in range(reps + 1):
+        env.reset(rep)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            *_, truncated, _ = env.step(rng.uniform(-1, 1, env.action_dim))
+            if truncated:
+                env.reset(rep + 1000)
+        if rep > 0:
+            rates.append(steps / (time.perf_counter() - t0))
+    env.close()
+    # DMC steps repeat each action twice (one render per agent step); report agent steps.
+    return {"row": "env", "shape": task, "agent_steps_per_s": statistics.median(rates)}
+
+
+def bench_loop(overrides: list[str], episodes: int) -> dict:
+    from tqdm import tqdm
+
+    from agents.train import Trainer
+
+    cfg = make_config("quick", "metaworld/lever-pull", [
+        "env.episode_length=100", "train.prefill=100", "train.pretrain=0",
+        "train.eval_every=1000000", "train.checkpoint_every=1000000", *overrides])
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(cfg, out, progress_bar=False)
+        bar = tqdm(disable=True)
+        trainer.collect_episode(bar)  # prefill: random actions, no updates
+        start, t0 = trainer.p.step, time.perf_counter()
+        for _ in range(episodes):
+            trainer.collect_episode(bar)
+        rate = (trainer.p.step - start) / (time.perf_counter() - t0)
+        trainer.env.close()
+    return {"row": "loop", "shape": f"quick preset, 1 update / {cfg.train.train_every} steps",
+            "env_steps_per_s": rate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agents.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--env-steps", type=int, default=300)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="config override for the update and loop rows (e.g. "
+                             "train.device=cuda, train.precision=bf16)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error("--reps must be >= 1")
+    from agents.config import ConfigError
+
+    try:
+        make_config("paper", "metaworld/lever-pull", args.overrides)
+    except ConfigError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    header = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or
+              platform.machine(), "device": str(resolve_device(
+                  make_config("paper", "metaworld/lever-pull", args.overrides).train.device)),
+              "threads": torch.get_num_threads(), "torch": torch.__version__}
+    print(" | ".join(f"{k} {v}" for k, v in header.items()))
+    rows = []
+    for row in args.rows:
+        if row.startswith("update-"):
+            new = [bench_update(row.split("-")[1], args.overrides, args.reps)]
+        elif row == "env":
+            new = [bench_env(t, args.env_steps, args.reps) for t in ENV_TASKS]
+        else:
+            new = [bench_loop(args.overrides, episodes=2)]
+        for r in new:
+            figures = ", ".join(f"{k} {v:.2f}" for k, v in r.items() if isinstance(v, float))
+            print(f"{r['row']:<13} {r['shape']:<60} {figures}", flush=True)
+        rows += new
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+            json.dump({**header, "rows": rows}, f, indent=2)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

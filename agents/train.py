@@ -86,6 +86,7 @@ class Trainer:
         self.p = Progress(next_log=cfg.train.log_every)
         self.progress_bar = progress_bar
         self._last_eval: dict[str, float] = {}
+        self._t0, self._s0 = time.time(), 0
         self._resume()
 
     # --- persistence --------------------------------------------------------------------
@@ -142,7 +143,7 @@ class Trainer:
         self._t0, self._s0 = time.time(), self.p.step
         try:
             while not self.p.done:
-                self._collect_episode(bar)
+                self.collect_episode(bar)
                 if self.p.step >= self.p.next_eval or self.p.step >= cfg.steps:
                     self._evaluate()
                     bar.set_postfix(self._postfix(), refresh=False)
@@ -169,7 +170,8 @@ class Trainer:
                      if k in ("success", "return")})
         return post
 
-    def _collect_episode(self, bar) -> None:
+    def collect_episode(self, bar) -> None:
+        """One episode: act (random during prefill), store it, train at the update ratio."""
         cfg, env = self.cfg.train, self.env
         obs, _ = env.reset(episode_seed(cfg.seed, 0, self.p.episodes))
         episode = _EpisodeBuffer(obs, env.action_dim)
