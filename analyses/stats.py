@@ -187,7 +187,9 @@ def compare(per_run: pd.DataFrame, better: str, baseline: str, what: str,
                 f"finished runs of {', '.join(sorted(missing))}."}
     means = per_run[per_run[method].isin([better, baseline])].pivot_table(
         index="task", columns=method, values="value", aggfunc="mean").dropna()
-    wins = int((means[better] > means[baseline]).sum())
+    gap = means[better] - means[baseline]
+    tol = 1e-9 * max(1.0, float(np.abs(means.to_numpy()).max()))
+    wins, losses = int((gap > tol).sum()), int((gap < -tol).sum())
     diff = difference(matrices, better, baseline, "IQM", reps)
     runs = len(paired(matrices, better, baseline)[0])
     if runs < 2:
@@ -200,11 +202,18 @@ def compare(per_run: pd.DataFrame, better: str, baseline: str, what: str,
         verdict, reproduced = ("the direction did not reproduce at this scale (the CI "
                                "includes no effect)"), False
     sign = "" if higher_is_better else " (lower is better; difference = baseline - other)"
-    text = (f"{better} beat {baseline} on {wins} of {len(means)} task(s) in {what}{sign}; "
-            f"IQM difference {diff['estimate']:+.3g} [{diff['lo']:+.3g}, {diff['hi']:+.3g}] "
+    ties = len(means) - wins - losses
+    text = (f"{better} beat {baseline} on {wins} of {len(means)} task(s) ({losses} lost, "
+            f"{ties} tied) in {what}{sign}; IQM difference {_num(diff['estimate'])} "
+            f"[{_num(diff['lo'])}, {_num(diff['hi'])}] "
             f"(95% CI, {runs} seed(s) per task): {verdict}.")
-    return {"reproduced": reproduced, "wins": wins, "tasks": len(means), "runs": runs,
+    return {"reproduced": reproduced, "wins": wins, "losses": losses, "tasks": len(means),
+            "runs": runs,
             **{f"diff_{k}": v for k, v in diff.items()}, "text": text}
+
+
+def _num(x: float) -> str:
+    return "+0" if abs(x) < 5e-7 else f"{x:+.3g}"
 
 
 def with_weight(per_task_table: pd.DataFrame, per_run: pd.DataFrame,
