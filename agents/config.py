@@ -81,8 +81,22 @@ class WeightingConfig:
 
 
 @dataclass
+class OfflineConfig:
+    """Offline world-model diagnostics (train.mode=offline): one world model trained on a
+    fixed dataset of scripted-expert Meta-world episodes, evaluated on held-out episodes."""
+
+    episodes: int = 40  # expert episodes collected (train + held-out), cached on disk
+    heldout: int = 8  # of which held out for evaluation
+    noise_pct: tuple[int, ...] = (0, 50, 100)  # action-noise std levels, % of the action range
+    updates: int = 2000  # world-model updates
+    eval_every: int = 500  # updates between held-out evaluations (and checkpoints)
+    context: int = 5  # frames observed before open-loop prediction
+
+
+@dataclass
 class TrainConfig:
     seed: int = 0
+    mode: str = "online"  # online: the RL loop; offline: world-model diagnostics on expert data
     steps: int = 256_000  # env steps (frames, i.e. counting action repeat)
     prefill: int = 5_000
     pretrain: int = 100  # updates right after prefill
@@ -104,6 +118,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    offline: OfflineConfig = field(default_factory=OfflineConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -289,6 +304,16 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.model.kl_balance <= 1, "model.kl_balance must be in [0, 1]")
     need(cfg.env.render in ("fast", "light", "default"),
          f"env.render must be fast, light or default, got {cfg.env.render!r}")
+    need(cfg.train.mode in ("online", "offline"), "train.mode must be online or offline")
+    if cfg.train.mode == "offline":
+        o = cfg.offline
+        need(cfg.env.task.startswith("metaworld/"),
+             "train.mode=offline needs a Meta-world task (its scripted experts make the data)")
+        need(0 < o.heldout < o.episodes, "offline.heldout must be in (0, offline.episodes)")
+        need(o.updates > 0 and o.eval_every > 0, "offline.updates and eval_every must be > 0")
+        need(len(o.noise_pct) > 0 and min(o.noise_pct) >= 0,
+             "offline.noise_pct must be non-negative levels")
+        need(0 < o.context < cfg.env.episode_length, "offline.context must be in (0, episode)")
     need(cfg.train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     need(cfg.train.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32/bf16/fp16")
     need(len(cfg.model.enc_kernels) >= 1 and len(cfg.model.dec_kernels) >= 1,

@@ -97,3 +97,24 @@ class Replay:
             for k in KEYS:
                 out[k].append(ep[k][start:start + self.seq_len])
         return {k: np.stack(v) for k, v in out.items()}
+
+
+class EpisodeBuilder:
+    """Collects one episode step by step in the layout above."""
+
+    def __init__(self, obs, action_dim: int):
+        self.data = {"image": [obs["image"]], "state": [obs["state"]],
+                     "action": [np.zeros(action_dim, np.float32)], "reward": [0.0],
+                     "success": [0.0]}
+
+    def add(self, obs, action, reward, success) -> None:
+        for k, v in (("image", obs["image"]), ("state", obs["state"]), ("action", action),
+                     ("reward", reward), ("success", success)):
+            self.data[k].append(v)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {k: np.stack(v) for k, v in self.data.items()}
+        out["action"] = out["action"].astype(np.float32)
+        out["reward"] = out["reward"].astype(np.float32)
+        out["success"] = out["success"].astype(np.float32)
+        return out

@@ -24,6 +24,7 @@ import numpy as np
 from agents import checkpoint
 from agents.config import Config, ConfigError, config_from_dict, identity, make_config
 from agents.logger import MetricsLogger, atomic_write_text
+from agents.replay import EpisodeBuilder
 
 
 @dataclass
@@ -61,6 +62,17 @@ def write_status(out: Path, state: str, **extra) -> None:
     atomic_write_text(out / "status.json", json.dumps(status))
 
 
+def check_config(out: Path, cfg: Config) -> None:
+    """Write config.json, or refuse a directory that holds a run with another config."""
+    path = out / "config.json"
+    if path.exists():
+        theirs = config_from_dict(json.loads(path.read_text()))
+        if identity(theirs) != identity(cfg):
+            raise ConfigError(f"{out} holds a run with a different config; use another --out")
+    else:
+        atomic_write_text(path, cfg.to_json())
+
+
 class Trainer:
     def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
         import torch
@@ -71,7 +83,7 @@ class Trainer:
 
         self.cfg, self.out = cfg, Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self._check_config()
+        check_config(self.out, cfg)
         set_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         e = cfg.env
@@ -90,15 +102,6 @@ class Trainer:
         self._resume()
 
     # --- persistence --------------------------------------------------------------------
-    def _check_config(self) -> None:
-        path = self.out / "config.json"
-        if path.exists():
-            theirs = config_from_dict(json.loads(path.read_text()))
-            if identity(theirs) != identity(self.cfg):
-                raise ConfigError(f"{self.out} holds a run with a different config; "
-                                  "use another --out")
-        else:
-            atomic_write_text(path, self.cfg.to_json())
 
     def _resume(self) -> None:
         import torch
@@ -174,7 +177,7 @@ class Trainer:
         """One episode: act (random during prefill), store it, train at the update ratio."""
         cfg, env = self.cfg.train, self.env
         obs, _ = env.reset(episode_seed(cfg.seed, 0, self.p.episodes))
-        episode = _EpisodeBuffer(obs, env.action_dim)
+        episode = EpisodeBuilder(obs, env.action_dim)
         state, done = None, False
         while not done:
             if self.p.step < cfg.prefill:
@@ -242,27 +245,12 @@ class Trainer:
         self.p.next_eval = next_multiple(self.p.step, cfg.eval_every)
 
 
-class _EpisodeBuffer:
-    def __init__(self, obs, action_dim: int):
-        self.data = {"image": [obs["image"]], "state": [obs["state"]],
-                     "action": [np.zeros(action_dim, np.float32)], "reward": [0.0],
-                     "success": [0.0]}
-
-    def add(self, obs, action, reward, success) -> None:
-        for k, v in (("image", obs["image"]), ("state", obs["state"]), ("action", action),
-                     ("reward", reward), ("success", success)):
-            self.data[k].append(v)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        out = {k: np.stack(v) for k, v in self.data.items()}
-        out["action"] = out["action"].astype(np.float32)
-        out["reward"] = out["reward"].astype(np.float32)
-        out["success"] = out["success"].astype(np.float32)
-        return out
-
-
 def train(cfg: Config, out: str | Path, progress_bar: bool = True) -> dict[str, float]:
     """Run (or resume) one training run to completion; returns the last evaluation."""
+    if cfg.train.mode == "offline":
+        from agents.offline import OfflineTrainer
+
+        return OfflineTrainer(cfg, out, progress_bar).run()
     return Trainer(cfg, out, progress_bar).run()
 
 

@@ -1,0 +1,102 @@
+"""Scripted-expert datasets for the offline world-model diagnostics.
+
+Meta-world ships a scripted policy per task. Adding Gaussian action noise at several levels
+gives episodes that succeed, nearly succeed and fail, so rewards vary along and across
+episodes. Episodes use the replay layout (pixels, state, action, reward, success) and are
+cached under `<root>/<key>/`, where the key hashes every setting that changes the data: a
+dataset is collected once and shared by every run that asks for the same one. A file lock
+makes concurrent runs wait for the first collector instead of collecting twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from agents.config import Config
+from agents.envs import make_env  # first: it sets MUJOCO_GL before metaworld imports mujoco
+from agents.logger import atomic_write_text
+from agents.replay import KEYS, Episode, EpisodeBuilder
+
+DATA_SEED = 12345  # fixed: the dataset is the same whatever the run's seed
+
+
+def settings(cfg: Config) -> dict:
+    e, o = cfg.env, cfg.offline
+    return {"task": e.task, "image_size": e.image_size, "episode_length": e.episode_length,
+            "camera": e.camera, "render": e.render, "episodes": o.episodes,
+            "noise_pct": list(o.noise_pct), "seed": DATA_SEED}
+
+
+def dataset_key(cfg: Config) -> str:
+    return hashlib.sha1(json.dumps(settings(cfg), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def expert_policy(task: str):
+    from metaworld.policies import ENV_POLICY_MAP
+
+    name = task.removeprefix("metaworld/") + "-v3"
+    if name not in ENV_POLICY_MAP:
+        raise ValueError(f"no scripted expert for {task!r}")
+    return ENV_POLICY_MAP[name]()
+
+
+def noise_level(cfg: Config, index: int) -> float:
+    """Episode i uses noise level i mod len(levels): every level appears in train and held-out."""
+    levels = cfg.offline.noise_pct
+    return levels[index % len(levels)] / 100.0
+
+
+def collect_episode(env, policy, noise: float, seed: int) -> Episode:
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed)
+    episode = EpisodeBuilder(obs, env.action_dim)
+    done = False
+    while not done:
+        action = policy.get_action(obs["state"].astype(np.float64))
+        action = np.clip(action + noise * rng.normal(size=env.action_dim), -1, 1)
+        obs, reward, terminated, truncated, info = env.step(action.astype(np.float32))
+        episode.add(obs, action.astype(np.float32), reward, info["success"])
+        done = terminated or truncated
+    return episode.arrays()
+
+
+def load_or_collect(cfg: Config, root: str | Path, progress: bool = True) -> list[Episode]:
+    """The dataset's episodes in collection order (collected on first use)."""
+    from tqdm import tqdm
+
+    directory = Path(root) / dataset_key(cfg)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        paths = [directory / f"ep_{i:06d}.npz" for i in range(cfg.offline.episodes)]
+        missing = [i for i, p in enumerate(paths) if not p.exists()]
+        if missing:
+            e = cfg.env
+            env = make_env(e.task, e.image_size, e.episode_length, 1, e.camera, e.render)
+            policy = expert_policy(e.task)
+            try:
+                for i in tqdm(missing, desc=f"expert data {e.task}", disable=not progress):
+                    seed = int(np.random.SeedSequence([DATA_SEED, i]).generate_state(1)[0])
+                    ep = collect_episode(env, policy, noise_level(cfg, i), seed)
+                    tmp = paths[i].with_suffix(".tmp.npz")
+                    np.savez_compressed(tmp, **ep)
+                    tmp.replace(paths[i])
+            finally:
+                env.close()
+            atomic_write_text(directory / "settings.json", json.dumps(settings(cfg), indent=1))
+    episodes = []
+    for path in paths:
+        with np.load(path) as data:
+            episodes.append({k: data[k] for k in KEYS})
+    return episodes
+
+
+def split(cfg: Config, episodes: list[Episode]) -> tuple[list[Episode], list[Episode]]:
+    """(train, held-out): the last `offline.heldout` episodes are held out."""
+    n = cfg.offline.heldout
+    return episodes[:-n], episodes[-n:]

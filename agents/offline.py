@@ -1,0 +1,133 @@
+"""Offline world-model diagnostics: train one world model on scripted-expert data, evaluate
+it on held-out episodes. No RL loop, so a loss weighting's effect on the world model shows in
+minutes. Selected with `train.mode=offline`; `agents.train` dispatches here.
+
+Rows in metrics.jsonl use `step` = world-model updates. `train` rows: the raw losses, weights
+and s_i (as online). `eval` rows, on the held-out episodes: reward RMSE from the posterior
+(`reward_rmse_post`) and open loop after `offline.context` frames (`reward_rmse_open_loop`),
+and the reconstruction error per pixel (`recon_mse`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents import checkpoint, experts
+from agents.config import Config
+from agents.logger import MetricsLogger, atomic_write_text
+from agents.replay import Episode, Replay
+from agents.world_model import preprocess
+
+
+@dataclass
+class Progress:
+    updates: int = 0
+    done: bool = False
+
+
+def datasets_root(out: Path) -> Path:
+    """Cached datasets live beside the runs (results/datasets/), or in $HD_DATASETS."""
+    return Path(os.environ.get("HD_DATASETS", Path(out).resolve().parent / "datasets"))
+
+
+@torch.no_grad()
+def heldout_metrics(wm, episodes: list[Episode], context: int, device,
+                    batch: int = 8) -> dict[str, float]:
+    sq_post, sq_open, sq_pix, n_post, n_open, n_pix = 0.0, 0.0, 0.0, 0, 0, 0
+    for start in range(0, len(episodes), batch):
+        group = episodes[start:start + batch]
+        image = torch.as_tensor(np.stack([ep["image"] for ep in group]), device=device)
+        action = torch.as_tensor(np.stack([ep["action"] for ep in group]), device=device)
+        reward = torch.as_tensor(np.stack([ep["reward"] for ep in group]), device=device)
+        out = wm.open_loop(image, action.float(), context)
+        sq_post += float((out["reward_post"] - reward).pow(2).sum())
+        sq_open += float((out["reward_open_loop"] - reward[:, context:]).pow(2).sum())
+        sq_pix += float((out["recon"] - preprocess(image)).pow(2).sum())
+        n_post, n_open, n_pix = n_post + reward.numel(), n_open + reward[:, context:].numel(), \
+            n_pix + image.numel()
+    return {"reward_rmse_post": (sq_post / n_post) ** 0.5,
+            "reward_rmse_open_loop": (sq_open / n_open) ** 0.5, "recon_mse": sq_pix / n_pix}
+
+
+class OfflineTrainer:
+    def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
+        from agents.agent import Agent, resolve_device
+        from agents.train import check_config, set_threads
+
+        self.cfg, self.out, self.progress_bar = cfg, Path(out), progress_bar
+        self.out.mkdir(parents=True, exist_ok=True)
+        check_config(self.out, cfg)
+        set_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        episodes = experts.load_or_collect(cfg, datasets_root(self.out), progress_bar)
+        self.train_eps, self.heldout = experts.split(cfg, episodes)
+        self.device = resolve_device(cfg.train.device)
+        self.agent = Agent(cfg, episodes[0]["action"].shape[-1], self.device)
+        self.rng = np.random.default_rng(cfg.train.seed)
+        self.replay = Replay(None, cfg.replay.capacity, cfg.replay.seq_len,
+                             cfg.replay.prioritize_ends, self.rng)
+        for ep in self.train_eps:
+            self.replay.add(ep)
+        self.logger = MetricsLogger(self.out / "metrics.jsonl")
+        self.p = Progress()
+        state = checkpoint.load(self.out / "ckpt.pt")
+        if state is None:
+            self.logger.truncate(0)
+        else:
+            self.agent.load_checkpoint_state(state["agent"])
+            self.rng.bit_generator.state = state["rng"]
+            torch.set_rng_state(state["torch_rng"])
+            self.logger.truncate(state["metrics_offset"])
+            self.p = Progress(**state["progress"])
+
+    def run(self) -> dict[str, float]:
+        from tqdm import tqdm
+
+        from agents.train import write_status
+
+        o = self.cfg.offline
+        if self.p.done:
+            return {}
+        last: dict[str, float] = {}
+        write_status(self.out, "running", step=self.p.updates, pid=os.getpid())
+        bar = tqdm(total=o.updates, initial=self.p.updates, disable=not self.progress_bar,
+                   desc=f"offline {self.cfg.env.task} {self.cfg.weighting.name}", unit="upd")
+        try:
+            while self.p.updates < o.updates:
+                batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))
+                logs, _ = self.agent.update_world_model(batch, self.p.updates)
+                self.logger.accumulate(logs)
+                self.p.updates += 1
+                bar.update(1)
+                if self.p.updates % o.eval_every == 0 or self.p.updates == o.updates:
+                    self.logger.flush_mean(self.p.updates, "train")
+                    self.agent.wm.eval()
+                    last = heldout_metrics(self.agent.wm, self.heldout, o.context, self.device)
+                    self.agent.wm.train()
+                    self.logger.write(self.p.updates, "eval", last)
+                    self.p.done = self.p.updates >= o.updates
+                    checkpoint.save(self.out / "ckpt.pt", {
+                        "agent": self.agent.checkpoint_state(),
+                        "rng": self.rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(),
+                        "metrics_offset": self.logger.offset, "progress": asdict(self.p),
+                        "config": self.cfg.to_dict()})
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+        except BaseException as exc:
+            state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            write_status(self.out, state, step=self.p.updates, error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            bar.close()
+        first = len(self.train_eps)
+        atomic_write_text(self.out / "heldout.json", json.dumps(
+            {"dataset": str(datasets_root(self.out) / experts.dataset_key(self.cfg)),
+             "episodes": list(range(first, first + len(self.heldout)))}))
+        write_status(self.out, "done", step=self.p.updates, **last)
+        return last
