@@ -30,7 +30,7 @@ def _short(task: str) -> str:
 
 
 def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None = None,
-                    ncols: int = 4) -> plt.Figure:
+                    ncols: int = 4, xlabel: str = "env steps") -> plt.Figure:
     """One panel per task (and "all tasks"): mean over seeds with its 95% band."""
     methods = methods or list(dict.fromkeys(curves["method"]))
     tasks = sorted(set(curves["task"]), key=lambda t: (t == "all tasks", t))
@@ -46,7 +46,7 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
             ax.plot(c["step"], c["mean"], color=colours[m], label=m)
             ax.fill_between(c["step"], c["lo"], c["hi"], color=colours[m], alpha=0.2)
         ax.set_title(_short(task))
-        ax.set_xlabel("env steps")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")

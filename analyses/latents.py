@@ -9,16 +9,31 @@ from tqdm import tqdm
 
 from agents.replay import Episode
 from analyses.load import RUN_COLUMNS
-from analyses.models import encode, load_world_model, open_loop, predicted_rewards, read_episodes
+from analyses.models import (
+    encode,
+    episode_source,
+    load_world_model,
+    open_loop,
+    predicted_rewards,
+    read_episodes,
+)
 from analyses.probe import fit_probe, state_groups
 
 
 def shared_episodes(runs: pd.DataFrame, per_run: int = 10) -> list[Episode]:
-    """The last `per_run` replay episodes of each run, pooled: every model is probed on the
-    same trajectories, so differences come from the models, not from their data."""
-    episodes = []
+    """One episode set for every model, so differences come from the models, not their data.
+
+    Online runs contribute their last `per_run` replay episodes, pooled; offline runs share
+    their expert dataset (all of it: the probe makes its own split by episode).
+    """
+    episodes, seen = [], set()
     for run_dir in runs["dir"]:
-        episodes += read_episodes(run_dir, last=per_run)
+        source = episode_source(run_dir)
+        if source in seen:
+            continue
+        seen.add(source)
+        offline = source.name != "replay"
+        episodes += read_episodes(source, last=None if offline else per_run)
     return episodes
 
 

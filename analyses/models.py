@@ -31,9 +31,17 @@ def load_world_model(run_dir: str | Path) -> tuple[WorldModel, Config]:
     return wm.eval(), cfg
 
 
-def read_episodes(run_dir: str | Path, last: int | None = None) -> list[Episode]:
-    """The run's saved replay episodes in collection order (the `last` N if given)."""
-    paths = sorted((Path(run_dir) / "replay").glob("ep_*.npz"))
+def episode_source(run_dir: str | Path) -> Path:
+    """Where a run's episodes are: its replay, or for an offline run its expert dataset."""
+    heldout = Path(run_dir) / "heldout.json"
+    if heldout.exists():
+        return Path(json.loads(heldout.read_text())["dataset"])
+    return Path(run_dir) / "replay"
+
+
+def read_episodes(directory: str | Path, last: int | None = None) -> list[Episode]:
+    """The ep_*.npz episodes of a directory in collection order (the `last` N if given)."""
+    paths = sorted(Path(directory).glob("ep_*.npz"))
     paths = [p for p in paths if not p.name.endswith(".tmp.npz")]
     if last is not None:
         paths = paths[-last:]

@@ -35,7 +35,7 @@ def test_finding2_report_is_produced(finding2_results, tmp_path):
     html = (out / "finding2.html").read_text()
     assert "State probe" in html and "data:image/png" in html  # figures are embedded
     figures = {p.stem for p in (out / "figures").glob("*.png")}
-    assert {"state_probe", "filmstrip", "learning_curves"} <= figures
+    assert {"state_probe", "filmstrip", "heldout_reward_rmse_open_loop"} <= figures
     assert {p.stem for p in (out / "figures").glob("*.pdf")} == figures
     for name in ("filmstrip", "state_probe"):
         pixels = np.asarray(Image.open(out / "figures" / f"{name}.png").convert("RGB"), float)

@@ -32,9 +32,11 @@ def test_every_study_expands_at_every_preset():
 
 
 def test_run_ids_are_stable_and_shared_across_studies():
-    f1 = {r.id for r in expand("finding1", "smoke", seeds=2)}
-    f2 = {r.id for r in expand("finding2", "smoke", seeds=2)}
-    assert f2 <= f1, "finding2's runs are finding1's runs"
+    f1 = {r.id for r in expand("finding1", "paper", seeds=2)}
+    f2 = {r.id for r in expand("finding2", "paper", seeds=2)}
+    assert f2 <= f1, "at paper scale finding2's runs are finding1's runs"
+    offline = expand("finding2", "smoke", seeds=2)
+    assert {r.config.train.mode for r in offline} == {"offline"}
     again = expand("finding1", "smoke", seeds=2)
     assert {r.id for r in again} == f1
     run = again[0]
