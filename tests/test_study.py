@@ -37,12 +37,12 @@ def test_run_ids_are_stable_and_shared_across_studies():
     assert f2 <= f1, "at paper scale finding2's runs are finding1's runs"
     offline = expand("finding2", "smoke", seeds=2)
     assert {r.config.train.mode for r in offline} == {"offline"}
-    again = expand("finding1", "smoke", seeds=2)
+    again = expand("finding1", "paper", seeds=2)
     assert {r.id for r in again} == f1
     run = again[0]
     run.config.train.threads = 7  # execution detail: same run
     assert run_id(run.config) == again[0].id
-    changed = expand("finding1", "smoke", seeds=1, overrides=["model.deter=64"])
+    changed = expand("finding1", "paper", seeds=1, overrides=["model.deter=64"])
     assert not {r.id for r in changed} & f1
 
 
