@@ -45,8 +45,9 @@ def state_of(results, run_id):
 
 
 def test_job_array_completes(tmp_path):
+    # finding2 runs offline world models below paper scale; these tests train online agents.
     proc = study_run(tmp_path, "finding2", "--preset", "smoke", "--seeds", "2", "--wait",
-                     "--set", "train.steps=100")
+                     "--set", "train.steps=100", "--set", "train.mode=online")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("submitted ") == 4
     for row in runs_of(tmp_path, "finding2"):
@@ -59,7 +60,7 @@ def test_job_array_completes(tmp_path):
 def test_scancel_then_rerun_resumes(tmp_path):
     args = ["finding2", "--preset", "smoke", "--seeds", "1", "--tasks", "dmc/cartpole-swingup",
             "--set", "train.steps=400", "--set", "train.checkpoint_every=50",
-            "--set", "train.eval_every=50"]
+            "--set", "train.eval_every=50", "--set", "train.mode=online"]
     proc = study_run(tmp_path, *args)  # no --wait: returns once queued
     assert proc.returncode == 0, proc.stderr
     job_ids = [line.split()[1].rstrip(":") for line in proc.stdout.splitlines()
@@ -92,7 +93,7 @@ def test_failing_job_is_reported(tmp_path):
     # train.device=cuda passes validation but fails at run time on a CPU-only node.
     proc = study_run(tmp_path, "finding2", "--preset", "smoke", "--seeds", "1", "--wait",
                      "--tasks", "dmc/cartpole-swingup", "--set", "train.device=cuda",
-                     "--set", "train.steps=100")
+                     "--set", "train.steps=100", "--set", "train.mode=online")
     assert proc.returncode == 1
     assert proc.stdout.count("failed ") >= 2 and "CUDA" in proc.stdout
     status = subprocess.run([sys.executable, "-m", "study.status", "finding2", "--results",

@@ -71,7 +71,7 @@ def test_cli_bad_input_launches_nothing(tmp_path):
 @pytest.mark.slow
 def test_local_executor_runs_a_smoke_grid_once(tmp_path):
     args = ["finding2", "--preset", "smoke", "--seeds", "2", "--workers", "2",
-            "--set", "train.steps=100"]
+            "--set", "train.steps=100", "--set", "train.mode=online"]
     proc = run_cli(*args, results=tmp_path)
     assert proc.returncode == 0, proc.stderr
     index = json.loads((tmp_path / "studies" / "finding2.json").read_text())
