@@ -86,10 +86,30 @@ class OfflineTrainer:
             self.logger.truncate(state["metrics_offset"])
             self.p = Progress(**state["progress"])
 
+    def _update(self) -> None:
+        batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))
+        logs, _ = self.agent.update_world_model(batch, self.p.updates)
+        self.logger.accumulate(logs)
+        self.p.updates += 1
+
+    def _evaluate_and_checkpoint(self) -> dict[str, float]:
+        self.logger.flush_mean(self.p.updates, "train")
+        self.agent.wm.eval()
+        metrics = heldout_metrics(self.agent.wm, self.heldout, self.cfg.offline.context,
+                                  self.device)
+        self.agent.wm.train()
+        self.logger.write(self.p.updates, "eval", metrics)
+        self.p.done = self.p.updates >= self.cfg.offline.updates
+        checkpoint.save(self.out / "ckpt.pt", {
+            "agent": self.agent.checkpoint_state(), "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(), "metrics_offset": self.logger.offset,
+            "progress": asdict(self.p), "config": self.cfg.to_dict()})
+        return metrics
+
     def run(self) -> dict[str, float]:
         from tqdm import tqdm
 
-        from agents.train import write_status
+        from agents.train import status_on_error, write_status
 
         o = self.cfg.offline
         if self.p.done:
@@ -99,30 +119,13 @@ class OfflineTrainer:
         bar = tqdm(total=o.updates, initial=self.p.updates, disable=not self.progress_bar,
                    desc=f"offline {self.cfg.env.task} {self.cfg.weighting.name}", unit="upd")
         try:
-            while self.p.updates < o.updates:
-                batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))
-                logs, _ = self.agent.update_world_model(batch, self.p.updates)
-                self.logger.accumulate(logs)
-                self.p.updates += 1
-                bar.update(1)
-                if self.p.updates % o.eval_every == 0 or self.p.updates == o.updates:
-                    self.logger.flush_mean(self.p.updates, "train")
-                    self.agent.wm.eval()
-                    last = heldout_metrics(self.agent.wm, self.heldout, o.context, self.device)
-                    self.agent.wm.train()
-                    self.logger.write(self.p.updates, "eval", last)
-                    self.p.done = self.p.updates >= o.updates
-                    checkpoint.save(self.out / "ckpt.pt", {
-                        "agent": self.agent.checkpoint_state(),
-                        "rng": self.rng.bit_generator.state,
-                        "torch_rng": torch.get_rng_state(),
-                        "metrics_offset": self.logger.offset, "progress": asdict(self.p),
-                        "config": self.cfg.to_dict()})
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
-        except BaseException as exc:
-            state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            write_status(self.out, state, step=self.p.updates, error=f"{type(exc).__name__}: {exc}")
-            raise
+            with status_on_error(self.out, lambda: self.p.updates):
+                while self.p.updates < o.updates:
+                    self._update()
+                    bar.update(1)
+                    if self.p.updates % o.eval_every == 0 or self.p.updates == o.updates:
+                        last = self._evaluate_and_checkpoint()
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
         finally:
             bar.close()
         first = len(self.train_eps)

@@ -16,6 +16,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,6 +62,17 @@ def set_threads(threads: int) -> None:
 def write_status(out: Path, state: str, **extra) -> None:
     status = {"state": state, "time": time.time(), "host": socket.gethostname(), **extra}
     atomic_write_text(out / "status.json", json.dumps(status))
+
+
+@contextmanager
+def status_on_error(out: Path, step: Callable[[], int]):
+    """If the block raises, record it in status.json (interrupted on Ctrl-C, else failed)."""
+    try:
+        yield
+    except BaseException as exc:
+        state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        write_status(out, state, step=step(), error=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def check_config(out: Path, cfg: Config) -> None:
@@ -145,24 +158,25 @@ class Trainer:
                    unit="step", dynamic_ncols=True, mininterval=1.0)
         self._t0, self._s0 = time.time(), self.p.step
         try:
-            while not self.p.done:
-                self.collect_episode(bar)
-                if self.p.step >= self.p.next_eval or self.p.step >= cfg.steps:
-                    self._evaluate()
-                    bar.set_postfix(self._postfix(), refresh=False)
-                self.p.done = self.p.step >= cfg.steps
-                if self.p.step >= self.p.next_checkpoint or self.p.done:
-                    self.p.next_checkpoint = next_multiple(self.p.step, cfg.checkpoint_every)
-                    self.save_checkpoint()
-        except BaseException as exc:
-            state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            write_status(self.out, state, step=self.p.step, error=f"{type(exc).__name__}: {exc}")
-            raise
+            with status_on_error(self.out, lambda: self.p.step):
+                self._loop(bar)
         finally:
             bar.close()
             self.env.close()
         write_status(self.out, "done", step=self.p.step, **self._last_eval)
         return self._last_eval
+
+    def _loop(self, bar) -> None:
+        cfg = self.cfg.train
+        while not self.p.done:
+            self.collect_episode(bar)
+            if self.p.step >= self.p.next_eval or self.p.step >= cfg.steps:
+                self._evaluate()
+                bar.set_postfix(self._postfix(), refresh=False)
+            self.p.done = self.p.step >= cfg.steps
+            if self.p.step >= self.p.next_checkpoint or self.p.done:
+                self.p.next_checkpoint = next_multiple(self.p.step, cfg.checkpoint_every)
+                self.save_checkpoint()
 
     def _fps(self) -> float:
         return (self.p.step - self._s0) / max(time.time() - self._t0, 1e-9)
