@@ -10,6 +10,16 @@ from analyses import stats
 from analyses.load import metric
 
 SCORE_LABEL = "score (Meta-world success rate; DMC return / 1000)"
+# Offline world models have no policy; their score is the held-out open-loop reward error,
+# the quantity imagination-based behaviour learning depends on (chosen before any run).
+OFFLINE_SCORE = "reward_rmse_open_loop"
+OFFLINE_LABEL = "held-out open-loop reward RMSE"
+OFFLINE_NOTE = (
+    "These are **offline world models** (`train.mode=offline`): each was trained on the same "
+    "scripted-expert dataset and scored on held-out episodes by its open-loop reward RMSE "
+    "(lower is better) against world-model updates. That is the world-model mechanism behind "
+    "the finding, not the finding itself: sample efficiency needs the online RL loop "
+    "(`paper` preset, a cluster job).")
 
 
 def eval_scores(table: pd.DataFrame) -> pd.DataFrame:
@@ -41,6 +51,24 @@ class Summary:
     aggregate: pd.DataFrame  # method, statistic (IQM / Mean), estimate, lo, hi (final)
     methods: list[str]
     label: str
+    higher_is_better: bool = True
+    xlabel: str = "env steps"
+    note: str = ""  # Markdown saying what the score is, when it is not the paper's
+    reps: int = 2000
+
+    def compare(self, per_run: pd.DataFrame, better: str, baseline: str, what: str) -> dict:
+        """stats.compare, oriented by this score (errors: lower is better)."""
+        return stats.compare(per_run, better, baseline, what,
+                             higher_is_better=self.higher_is_better, reps=self.reps)
+
+    def improvement(self, x: str, y: str) -> dict | None:
+        """P(x better than y) on final scores, oriented by this score; None without both."""
+        sign = 1 if self.higher_is_better else -1
+        pair = stats.score_matrices(self.final.assign(value=sign * self.final["value"]),
+                                    methods=[x, y])
+        if len(pair) < 2:
+            return None
+        return stats.probability_of_improvement(pair, x, y, reps=self.reps)
 
     def runs(self) -> pd.DataFrame:
         """Runs per method and task (how much evidence each number rests on)."""
@@ -50,7 +78,15 @@ class Summary:
 
 def summarise(table: pd.DataFrame, methods: list[str] | None = None,
               reps: int = 2000) -> Summary:
-    scores = eval_scores(table)
+    """Scores, curves, finals and aggregates: evaluation success / return for RL runs, the
+    held-out open-loop reward RMSE for offline world models."""
+    offline = metric(table, OFFLINE_SCORE)
+    if not offline.empty:
+        scores, kind = offline, dict(label=OFFLINE_LABEL, higher_is_better=False,
+                                     xlabel="world-model updates", note=OFFLINE_NOTE)
+    else:
+        scores = eval_scores(table)
+        kind = dict(label=score_label(scores))
     methods = [m for m in (methods or list(dict.fromkeys(scores["label"])))
                if m in set(scores["label"])]
     final = stats.final_scores(scores)
@@ -58,4 +94,17 @@ def summarise(table: pd.DataFrame, methods: list[str] | None = None,
         scores=scores, curves=stats.curves(scores, reps=min(reps, 1000)), final=final,
         auc=stats.area_under_curve(scores), per_task=stats.per_task(final, reps=reps),
         aggregate=stats.aggregate(stats.score_matrices(final, methods=methods), reps=reps),
-        methods=methods, label=score_label(scores))
+        methods=methods, reps=reps, **kind)
+
+
+HELDOUT = {"reward_rmse_open_loop": "open-loop reward RMSE",
+           "reward_rmse_post": "posterior reward RMSE",
+           "recon_mse": "reconstruction MSE per pixel"}
+
+
+def heldout(table: pd.DataFrame, reps: int = 2000) -> pd.DataFrame:
+    """Offline runs' final held-out metrics per method and task (mean, 95% CI over seeds);
+    empty for RL runs."""
+    frames = [stats.per_task(stats.final_scores(m), reps=reps).assign(metric=name)
+              for name in HELDOUT if not (m := metric(table, name)).empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -52,7 +52,7 @@ def expand(study: str, preset: str = "quick", seeds: int | None = None,
     n_seeds = seeds or spec.seeds.get(preset, 3)
     base = [f"{k}={v}" for k, v in spec.overrides.get(preset, {}).items()]
     runs = []
-    for task in tasks or spec.tasks:
+    for task in tasks or spec.tasks_for(preset):
         for label, name, params in spec.weightings:
             for seed in range(n_seeds):
                 sets = [*base, f"weighting.name={name}", f"train.seed={seed}",
