@@ -188,3 +188,36 @@ def test_atari_reference_matches_the_published_aggregates():
     iqm = stats.aggregate(m, reps=200).query("statistic == 'IQM'").set_index("method")
     assert iqm.loc["DreamerV3", "estimate"] == pytest.approx(0.472, abs=0.001)
     assert iqm.loc["DreamerV3 + HarmonyDream", "estimate"] == pytest.approx(0.607, abs=0.001)
+
+
+def long_table(metric: str, values: dict[str, np.ndarray], steps=(100, 200)) -> pd.DataFrame:
+    """{label: [seeds]} final values -> a tidy eval table (k-fold the final value k evals
+    before the end)."""
+    rows = []
+    for label, seeds in values.items():
+        for seed, v in enumerate(seeds):
+            for i, step in enumerate(steps):
+                rows.append({"run_id": f"{label}-{seed}", "study": "s", "task": "metaworld/x",
+                             "label": label, "weighting": "fixed", "w_o": 1.0, "w_r": 1.0,
+                             "w_d": 1.0, "seed": seed, "state": "done", "step": step,
+                             "split": "eval", "metric": metric,
+                             "value": v * (len(steps) - i)})
+    return pd.DataFrame(rows)[load.COLUMNS]
+
+
+def test_summary_scores_offline_runs_by_heldout_error_lower_is_better():
+    from analyses import summary
+
+    errors = {"low": np.array([0.5, 0.6, 0.55, 0.52]), "high": np.array([2.0, 2.1, 1.9, 2.2])}
+    s = summary.summarise(long_table("reward_rmse_open_loop", errors), reps=300)
+    assert not s.higher_is_better and s.xlabel == "world-model updates" and s.note
+    assert s.compare(s.final, "low", "high", "error")["reproduced"] is True
+    assert s.compare(s.final, "high", "low", "error")["reproduced"] is False
+    assert s.improvement("low", "high")["estimate"] == pytest.approx(1.0)
+    held = summary.heldout(long_table("reward_rmse_open_loop", errors), reps=300)
+    assert set(held["metric"]) == {"reward_rmse_open_loop"}
+
+    online = summary.summarise(long_table("success", {"a": np.ones(3), "b": np.zeros(3)}), reps=300)
+    assert online.higher_is_better and online.note == "" and online.label == "success rate"
+    assert online.compare(online.final, "a", "b", "success")["reproduced"] is True
+    assert summary.heldout(long_table("success", {"a": np.ones(2)})).empty

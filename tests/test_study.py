@@ -16,13 +16,26 @@ from study.specs import STUDIES
 
 
 def test_finding1_grid():
-    runs = expand("finding1", "quick")
-    assert len(runs) == 3 * 4 * 3
+    runs = expand("finding1", "paper")
+    assert len(runs) == 3 * 4 * 5
     assert sorted({r.config.weighting.w_r for r in runs}) == [1, 10, 100, 1000]
     assert {r.task for r in runs} == {"metaworld/lever-pull", "metaworld/handle-pull-side",
                                       "metaworld/hammer"}
+    assert {r.config.train.mode for r in runs} == {"online"}
     assert len({r.id for r in runs}) == len(runs)
-    assert len(expand("finding1", "paper")) == 3 * 4 * 5
+    quick = expand("finding1", "quick")  # offline diagnostics on Lever Pull, 3 seeds
+    assert len(quick) == 4 * 3
+    assert {(r.task, r.config.train.mode) for r in quick} == {("metaworld/lever-pull", "offline")}
+
+
+def test_quick_studies_share_offline_runs():
+    """Below paper scale one dataset serves every study, so equal configs are one run."""
+    ids = {name: {r.label: {x.id for x in expand(name, "quick") if x.label == r.label}
+                  for r in expand(name, "quick")} for name in STUDIES}
+    assert ids["finding2"]["w_r=1"] == ids["finding1"]["w_r=1"] == ids["finding3"]["dreamerv2"]
+    assert ids["finding2"]["w_r=100"] == ids["finding1"]["w_r=100"] == ids["ablations"]["w_r=100"]
+    lever = {r.id for r in expand("harmony", "quick", tasks=["metaworld/lever-pull"])}
+    assert lever == ids["finding3"]["harmony"] | ids["finding3"]["dreamerv2"]
 
 
 def test_every_study_expands_at_every_preset():
