@@ -21,7 +21,7 @@ import torch
 from agents import checkpoint, experts
 from agents.config import Config
 from agents.logger import MetricsLogger, atomic_write_text
-from agents.replay import Episode, Replay
+from agents.replay import Episode, Replay, batches_by_length
 from agents.world_model import preprocess
 
 
@@ -37,22 +37,28 @@ def datasets_root(out: Path) -> Path:
 
 
 @torch.no_grad()
-def heldout_metrics(wm, episodes: list[Episode], context: int, device,
-                    batch: int = 8) -> dict[str, float]:
-    sq_post, sq_open, sq_pix, n_post, n_open, n_pix = 0.0, 0.0, 0.0, 0, 0, 0
-    for start in range(0, len(episodes), batch):
-        group = episodes[start:start + batch]
-        image = torch.as_tensor(np.stack([ep["image"] for ep in group]), device=device)
-        action = torch.as_tensor(np.stack([ep["action"] for ep in group]), device=device)
-        reward = torch.as_tensor(np.stack([ep["reward"] for ep in group]), device=device)
-        out = wm.open_loop(image, action.float(), context)
-        sq_post += float((out["reward_post"] - reward).pow(2).sum())
-        sq_open += float((out["reward_open_loop"] - reward[:, context:]).pow(2).sum())
-        sq_pix += float((out["recon"] - preprocess(image)).pow(2).sum())
-        n_post, n_open, n_pix = n_post + reward.numel(), n_open + reward[:, context:].numel(), \
-            n_pix + image.numel()
-    return {"reward_rmse_post": (sq_post / n_post) ** 0.5,
-            "reward_rmse_open_loop": (sq_open / n_open) ** 0.5, "recon_mse": sq_pix / n_pix}
+def heldout_metrics(wm, episodes: list[Episode], context: int, device, batch: int = 8,
+                    recon: bool = True) -> dict[str, float]:
+    """Reward RMSE from the posterior and open loop after `context` frames over `episodes`,
+    pooled over every predicted frame, and (with `recon`) the reconstruction MSE per pixel."""
+    sq = {"reward_rmse_post": 0.0, "reward_rmse_open_loop": 0.0, "recon_mse": 0.0}
+    n = dict.fromkeys(sq, 0)
+    for idx in batches_by_length(episodes, batch):
+        image, action, reward = (
+            torch.as_tensor(np.stack([episodes[i][k] for i in idx]), device=device)
+            for k in ("image", "action", "reward"))
+        out = wm.open_loop(image, action.float(), context, decode=recon)
+        errors = {"reward_rmse_post": out["reward_post"] - reward,
+                  "reward_rmse_open_loop": out["reward_open_loop"] - reward[:, context:]}
+        if recon:
+            errors["recon_mse"] = out["recon"] - preprocess(image)
+        for key, err in errors.items():
+            sq[key] += float(err.pow(2).sum())
+            n[key] += err.numel()
+    metrics = {k: (sq[k] / n[k]) ** 0.5 for k in ("reward_rmse_post", "reward_rmse_open_loop")}
+    if recon:
+        metrics["recon_mse"] = sq["recon_mse"] / n["recon_mse"]
+    return metrics
 
 
 class OfflineTrainer:

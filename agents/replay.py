@@ -25,6 +25,16 @@ def episode_length(ep: Episode) -> int:
     return len(ep["reward"])
 
 
+def batches_by_length(episodes: list[Episode], size: int):
+    """Indices of equal-length episodes, `size` at a time (each group stacks into one batch)."""
+    by_length: dict[int, list[int]] = {}
+    for i, ep in enumerate(episodes):
+        by_length.setdefault(episode_length(ep), []).append(i)
+    for group in by_length.values():
+        for start in range(0, len(group), size):
+            yield group[start:start + size]
+
+
 class Replay:
     def __init__(self, directory: str | Path | None, capacity: int, seq_len: int,
                  prioritize_ends: bool, rng: np.random.Generator):

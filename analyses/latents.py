@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm import tqdm
 
+from agents.offline import heldout_metrics
 from agents.replay import Episode
 from analyses.load import RUN_COLUMNS
 from analyses.models import (
@@ -14,7 +16,6 @@ from analyses.models import (
     episode_source,
     load_world_model,
     open_loop,
-    predicted_rewards,
     read_episodes,
 )
 from analyses.probe import fit_probe, state_groups
@@ -70,16 +71,13 @@ def filmstrip_data(runs: pd.DataFrame, episode: Episode, context: int = 5,
 
 def reward_errors(runs: pd.DataFrame, episodes: list[Episode], context: int = 5,
                   seed: int = 0) -> pd.DataFrame:
-    """Per run and mode (posterior / open_loop): reward RMSE over the shared episodes."""
+    """Per run and mode (posterior / open_loop): reward RMSE over the shared episodes, computed
+    as the offline runs' held-out metrics are."""
     rows = []
     for _, run in runs.iterrows():
         wm, _ = load_world_model(run["dir"])
-        post, imag = [], []
-        for ep, pred in zip(episodes, predicted_rewards(wm, episodes, context, seed),
-                            strict=True):
-            post.append(pred["reward_post"] - ep["reward"])
-            imag.append(pred["reward_open_loop"] - ep["reward"][context:])
-        rows.append({**{c: run[c] for c in RUN_COLUMNS},
-                     "posterior": float(np.sqrt(np.mean(np.concatenate(post) ** 2))),
-                     "open_loop": float(np.sqrt(np.mean(np.concatenate(imag) ** 2)))})
+        torch.manual_seed(seed)
+        m = heldout_metrics(wm, episodes, context, torch.device("cpu"), batch=16, recon=False)
+        rows.append({**{c: run[c] for c in RUN_COLUMNS}, "posterior": m["reward_rmse_post"],
+                     "open_loop": m["reward_rmse_open_loop"]})
     return pd.DataFrame(rows).melt(id_vars=RUN_COLUMNS, var_name="mode", value_name="value")

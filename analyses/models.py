@@ -10,7 +10,7 @@ import torch
 
 from agents import checkpoint
 from agents.config import Config, config_from_dict
-from agents.replay import KEYS, Episode
+from agents.replay import KEYS, Episode, batches_by_length
 from agents.weighting import make_weighting
 from agents.world_model import WorldModel
 
@@ -52,16 +52,6 @@ def read_episodes(directory: str | Path, last: int | None = None) -> list[Episod
     return episodes
 
 
-def _batches(episodes: list[Episode], size: int):
-    """Indices of equal-length episodes, `size` at a time (so they run as one batch)."""
-    by_length: dict[int, list[int]] = {}
-    for i, ep in enumerate(episodes):
-        by_length.setdefault(len(ep["reward"]), []).append(i)
-    for group in by_length.values():
-        for start in range(0, len(group), size):
-            yield group[start:start + size]
-
-
 def _inputs(episodes: list[Episode], idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     image = torch.as_tensor(np.stack([episodes[i]["image"] for i in idx]))
     action = torch.as_tensor(np.stack([episodes[i]["action"] for i in idx])).float()
@@ -73,7 +63,7 @@ def encode(wm: WorldModel, episodes: list[Episode], seed: int = 0,
     """Latent features [T_i, feat] of each episode under `wm` (posterior, seeded samples)."""
     torch.manual_seed(seed)
     out: list[np.ndarray] = [np.empty(0)] * len(episodes)
-    for idx in _batches(episodes, batch):
+    for idx in batches_by_length(episodes, batch):
         feats = wm.encode_sequences(*_inputs(episodes, idx)).numpy()
         for j, i in enumerate(idx):
             out[i] = feats[j]
@@ -91,15 +81,3 @@ def open_loop(wm: WorldModel, episode: Episode, context: int, seed: int = 0) -> 
     return {"recon": _frames(out["recon"][0]), "imagined": _frames(out["imagined"][0]),
             "reward_post": out["reward_post"][0].numpy(),
             "reward_open_loop": out["reward_open_loop"][0].numpy()}
-
-
-def predicted_rewards(wm: WorldModel, episodes: list[Episode], context: int, seed: int = 0,
-                      batch: int = 16) -> list[dict[str, np.ndarray]]:
-    """Posterior and open-loop reward predictions per episode (no frames decoded)."""
-    torch.manual_seed(seed)
-    out: list[dict] = [{}] * len(episodes)
-    for idx in _batches(episodes, batch):
-        pred = wm.open_loop(*_inputs(episodes, idx), context, decode=False)
-        for j, i in enumerate(idx):
-            out[i] = {k: v[j].numpy() for k, v in pred.items()}
-    return out
