@@ -22,6 +22,7 @@ from agents import checkpoint, experts
 from agents.config import Config
 from agents.logger import MetricsLogger, atomic_write_text
 from agents.replay import Episode, Replay, batches_by_length
+from agents.train import check_config, set_threads, status_on_error, write_status
 from agents.world_model import preprocess
 
 
@@ -64,7 +65,6 @@ def heldout_metrics(wm, episodes: list[Episode], context: int, device, batch: in
 class OfflineTrainer:
     def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
         from agents.agent import Agent, resolve_device
-        from agents.train import check_config, set_threads
 
         self.cfg, self.out, self.progress_bar = cfg, Path(out), progress_bar
         self.out.mkdir(parents=True, exist_ok=True)
@@ -110,12 +110,11 @@ class OfflineTrainer:
             "agent": self.agent.checkpoint_state(), "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(), "metrics_offset": self.logger.offset,
             "progress": asdict(self.p), "config": self.cfg.to_dict()})
+        write_status(self.out, "running", step=self.p.updates, pid=os.getpid())
         return metrics
 
     def run(self) -> dict[str, float]:
         from tqdm import tqdm
-
-        from agents.train import status_on_error, write_status
 
         o = self.cfg.offline
         if self.p.done:

@@ -144,6 +144,7 @@ class Trainer:
             "progress": asdict(self.p),
             "config": self.cfg.to_dict(),
         })
+        write_status(self.out, "running", step=self.p.step, pid=os.getpid())  # for study.status
 
     # --- loop ----------------------------------------------------------------------------
     def run(self) -> dict[str, float]:
