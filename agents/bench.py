@@ -1,14 +1,15 @@
 """Speed benchmark: training updates, rendering, and the whole agent loop, in one table.
 
     python -m agents.bench [--rows update-paper update-quick env loop] [--reps 3] [--json F]
+                           [--loop-preset quick] [--set train.device=cuda ...]
 
 Rows (each figure the median of --reps timed repetitions after one warm-up):
 - update-paper / update-quick: world-model update (B x T sequences: forward, loss, backward,
   optimiser step) and imagination + actor-critic update, at the `paper` Meta-world shapes
   (batch 50 x 50, deter 1024, stoch 32x32, depth 48, MLPs 4x400) and at the `quick` preset;
 - env: environment steps/s with 64x64 rendering (random actions) on four tasks;
-- loop: end-to-end env steps/s of the `quick` agent after prefill (render + policy + one
-  update every train_every steps), episodes shortened to 100 steps to keep it brief.
+- loop: end-to-end env steps/s of the `quick` (or --loop-preset) agent after prefill (render +
+  policy + one update every train_every steps), episodes shortened to 100 steps to keep it brief.
 """
 
 from __future__ import annotations
@@ -94,12 +95,12 @@ def bench_env(task: str, steps: int, reps: int) -> dict:
     return {"row": "env", "shape": task, "agent_steps_per_s": statistics.median(rates)}
 
 
-def bench_loop(overrides: list[str], episodes: int) -> dict:
+def bench_loop(preset: str, overrides: list[str], episodes: int) -> dict:
     from tqdm import tqdm
 
     from agents.train import Trainer
 
-    cfg = make_config("quick", "metaworld/lever-pull", [
+    cfg = make_config(preset, "metaworld/lever-pull", [
         "env.episode_length=100", "train.prefill=100", "train.pretrain=0",
         "train.eval_every=1000000", "train.checkpoint_every=1000000", *overrides])
     with tempfile.TemporaryDirectory() as out:
@@ -111,7 +112,7 @@ def bench_loop(overrides: list[str], episodes: int) -> dict:
             trainer.collect_episode(bar)
         rate = (trainer.p.step - start) / (time.perf_counter() - t0)
         trainer.env.close()
-    return {"row": "loop", "shape": f"quick preset, 1 update / {cfg.train.train_every} steps",
+    return {"row": "loop", "shape": f"{preset} preset, 1 update / {cfg.train.train_every} steps",
             "env_steps_per_s": rate}
 
 
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="config override for the update and loop rows (e.g. "
                              "train.device=cuda, train.precision=bf16)")
+    parser.add_argument("--loop-preset", default="quick", choices=("smoke", "quick", "paper"),
+                        help="preset of the loop row (paper: for timing a GPU cluster run)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     if args.reps < 1:
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         elif row == "env":
             new = [bench_env(t, args.env_steps, args.reps) for t in ENV_TASKS]
         else:
-            new = [bench_loop(args.overrides, episodes=2)]
+            new = [bench_loop(args.loop_preset, args.overrides, episodes=2)]
         for r in new:
             figures = ", ".join(f"{k} {v:.2f}" for k, v in r.items() if isinstance(v, float))
             print(f"{r['row']:<13} {r['shape']:<60} {figures}", flush=True)
