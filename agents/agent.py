@@ -44,16 +44,18 @@ class Agent(nn.Module):
             "critic": _adam(self.behaviour.critic.parameters(), b.critic_lr, b.eps,
                             b.weight_decay),
         }
-        amp = device.type == "cuda" and cfg.train.precision != "fp32"
+        # Mixed precision: autocast on either device (bf16 uses AMX / tensor cores where the
+        # hardware has them); fp16 needs CUDA and a gradient scaler.
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
-        self.amp = amp
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.amp_dtype == torch.float16)
+        if self.amp_dtype == torch.float16 and device.type != "cuda":
+            raise ValueError("train.precision=fp16 needs CUDA; use bf16 on the CPU")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.updates = 0
 
     def _autocast(self):
-        if not self.amp:
+        if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def _step(self, name: str, loss: torch.Tensor, params, clip: float) -> float:
         opt = self.opt[name]

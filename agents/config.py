@@ -106,7 +106,7 @@ class TrainConfig:
     log_every: int = 1_000  # env steps between training-metric rows
     checkpoint_every: int = 10_000  # env steps; checkpoints land on episode boundaries
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast, CUDA only)
+    precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA only)
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
 
 
@@ -316,6 +316,8 @@ def validate(cfg: Config) -> None:
         need(0 < o.context < cfg.env.episode_length, "offline.context must be in (0, episode)")
     need(cfg.train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     need(cfg.train.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32/bf16/fp16")
+    need(not (cfg.train.precision == "fp16" and cfg.train.device == "cpu"),
+         "train.precision=fp16 needs CUDA; use bf16 on the CPU")
     need(len(cfg.model.enc_kernels) >= 1 and len(cfg.model.dec_kernels) >= 1,
          "model.enc_kernels and model.dec_kernels must not be empty")
     need(cfg.env.episode_length % cfg.env.action_repeat == 0,

@@ -60,6 +60,7 @@ def test_overrides_are_typed():
     (["weighting.name=magic"], "unknown weighting"),
     (["weighting.w_r=-1"], ">= 0"),
     (["train.precision=fp8"], "precision"),
+    (["train.precision=fp16", "train.device=cpu"], "needs CUDA"),
     (["env.image_size=32"], "dec_kernels"),
     (["model.deter"], "key=value"),
 ])

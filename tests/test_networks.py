@@ -1,5 +1,6 @@
 """Fast paths in the networks compute exactly the maths of their plain versions."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -69,3 +70,25 @@ def test_open_loop_shapes():
     assert out["imagined"].shape == (2, 6, 3, 64, 64)
     assert out["reward_post"].shape == (2, 9) and out["reward_open_loop"].shape == (2, 6)
     assert wm.encode_sequences(image, torch.zeros(2, 9, 4)).shape == (2, 9, wm.rssm.feat_dim)
+
+
+def test_bf16_autocast_on_the_cpu_trains_like_fp32():
+    # bf16 autocast runs on the CPU too (AMX where present): same losses up to precision.
+    import numpy as np
+
+    from agents.agent import Agent
+    from agents.bench import fake_batch
+    from agents.config import make_config
+
+    logs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = make_config("smoke", "metaworld/lever-pull", [f"train.precision={precision}"])
+        torch.manual_seed(0)
+        agent = Agent(cfg, 4, torch.device("cpu"))
+        batch = fake_batch(cfg, 4, np.random.default_rng(0))
+        with agent._autocast():
+            assert agent.wm.encoder.net[0](torch.zeros(1, 3, 64, 64)).dtype == (
+                torch.bfloat16 if precision == "bf16" else torch.float32)
+        logs[precision] = agent.update(batch)
+    assert all(np.isfinite(v) for v in logs["bf16"].values())
+    assert logs["bf16"]["loss_obs"] == pytest.approx(logs["fp32"]["loss_obs"], rel=0.02)
