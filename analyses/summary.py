@@ -108,3 +108,11 @@ def heldout(table: pd.DataFrame, reps: int = 2000) -> pd.DataFrame:
     frames = [stats.per_task(stats.final_scores(m), reps=reps).assign(metric=name)
               for name in HELDOUT if not (m := metric(table, name)).empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def heldout_means(table: pd.DataFrame, methods: list[str], reps: int = 2000) -> pd.DataFrame:
+    """The report's table of `heldout`: mean per (metric, task) row, one column per method."""
+    held = heldout(table, reps)
+    if held.empty:
+        return held
+    return held.pivot_table(index=["metric", "task"], columns="method", values="mean")[methods]

@@ -216,8 +216,14 @@ def test_summary_scores_offline_runs_by_heldout_error_lower_is_better():
     assert s.improvement("low", "high")["estimate"] == pytest.approx(1.0)
     held = summary.heldout(long_table("reward_rmse_open_loop", errors), reps=300)
     assert set(held["metric"]) == {"reward_rmse_open_loop"}
+    wide = summary.heldout_means(long_table("reward_rmse_open_loop", errors), ["low", "high"],
+                                 reps=300)
+    assert list(wide.columns) == ["low", "high"]
+    assert wide.loc[("reward_rmse_open_loop", "metaworld/x"), "low"] == pytest.approx(
+        errors["low"].mean())
 
     online = summary.summarise(long_table("success", {"a": np.ones(3), "b": np.zeros(3)}), reps=300)
     assert online.higher_is_better and online.note == "" and online.label == "success rate"
     assert online.compare(online.final, "a", "b", "success")["reproduced"] is True
     assert summary.heldout(long_table("success", {"a": np.ones(2)})).empty
+    assert summary.heldout_means(long_table("success", {"a": np.ones(2)}), ["a"]).empty
