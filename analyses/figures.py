@@ -114,8 +114,8 @@ def per_task_bars(per_task: pd.DataFrame, ylabel: str, methods: list[str] | None
     for j, m in enumerate(methods):
         r = per_task[per_task["method"] == m].set_index("task").reindex(tasks)
         x = np.arange(len(tasks)) + (j - (len(methods) - 1) / 2) * width
-        ax.bar(x, r["mean"], width, color=colours[m], label=m,
-               yerr=[r["mean"] - r["lo"], r["hi"] - r["mean"]], capsize=3)
+        mean, lo, hi = (r[k].to_numpy() for k in ("mean", "lo", "hi"))
+        ax.bar(x, mean, width, color=colours[m], label=m, yerr=[mean - lo, hi - mean], capsize=3)
     ax.set_xticks(range(len(tasks)), [_short(t) for t in tasks], rotation=15)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8, ncol=min(len(methods), 4))
