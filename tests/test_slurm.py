@@ -63,15 +63,18 @@ def test_scancel_then_rerun_resumes(tmp_path):
             "--set", "train.eval_every=50", "--set", "train.mode=online"]
     proc = study_run(tmp_path, *args)  # no --wait: returns once queued
     assert proc.returncode == 0, proc.stderr
-    job_ids = [line.split()[1].rstrip(":") for line in proc.stdout.splitlines()
-               if line.startswith("submitted ")]
-    assert len(job_ids) == 2
+    # "submitted JOB: RUN ...": cancel the job of the run we watch, not whichever comes first.
+    jobs = dict(line.split()[1:3][::-1] for line in proc.stdout.splitlines()
+                if line.startswith("submitted "))
+    assert len(jobs) == 2
     victim = runs_of(tmp_path, "finding2")[0]["run_id"]
+    job_ids = [jobs[victim].rstrip(":"), *(j.rstrip(":") for r, j in jobs.items() if r != victim)]
     deadline = time.time() + 300
     while not (tmp_path / victim / "ckpt.pt").exists():
         assert time.time() < deadline, "no checkpoint written"
         time.sleep(0.2)
-    subprocess.run(["scancel", job_ids[0]], check=True)
+    # SIGKILL: a hard stop, as a node failure would be; the rerun must resume from the checkpoint.
+    subprocess.run(["scancel", "--signal=KILL", job_ids[0]], check=True)
     while subprocess.run(["squeue", "-h", "-j", ",".join(job_ids)], capture_output=True,
                          text=True).stdout.strip():
         assert time.time() < deadline + 300, "jobs did not leave the queue"
