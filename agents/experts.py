@@ -13,6 +13,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,9 @@ from agents.logger import atomic_write_text
 from agents.replay import KEYS, Episode, EpisodeBuilder
 
 DATA_SEED = 12345  # fixed: the dataset is the same whatever the run's seed
+# Meta-world's scripted policies warn on every step whose raw action exceeds [-1, 1]; the env
+# clips it (as we do), so the warning repeats thousands of times per dataset and says nothing.
+warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 
 
 def settings(cfg: Config) -> dict:
@@ -65,8 +70,10 @@ def collect_episode(env, policy, noise: float, seed: int) -> Episode:
     return episode.arrays()
 
 
-def load_or_collect(cfg: Config, root: str | Path, progress: bool = True) -> list[Episode]:
-    """The dataset's episodes in collection order (collected on first use)."""
+def load_or_collect(cfg: Config, root: str | Path, progress: bool = True,
+                    on_episode: Callable[[int, int], None] | None = None) -> list[Episode]:
+    """The dataset's episodes in collection order (collected on first use). `on_episode(i, n)`
+    is told of each episode collected, for progress shown outside this process."""
     from tqdm import tqdm
 
     directory = Path(root) / dataset_key(cfg)
@@ -80,12 +87,16 @@ def load_or_collect(cfg: Config, root: str | Path, progress: bool = True) -> lis
             env = make_env(e.task, e.image_size, e.episode_length, 1, e.camera, e.render)
             policy = expert_policy(e.task)
             try:
-                for i in tqdm(missing, desc=f"expert data {e.task}", disable=not progress):
+                have = cfg.offline.episodes - len(missing)
+                for k, i in enumerate(tqdm(missing, desc=f"expert data {e.task}",
+                                           disable=not progress)):
                     seed = int(np.random.SeedSequence([DATA_SEED, i]).generate_state(1)[0])
                     ep = collect_episode(env, policy, noise_level(cfg, i), seed)
                     tmp = paths[i].with_suffix(".tmp.npz")
                     np.savez_compressed(tmp, **ep)
                     tmp.replace(paths[i])
+                    if on_episode:
+                        on_episode(have + k + 1, cfg.offline.episodes)
             finally:
                 env.close()
             atomic_write_text(directory / "settings.json", json.dumps(settings(cfg), indent=1))

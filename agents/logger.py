@@ -54,5 +54,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write then rename, so readers never see a half-written file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    try:
+        tmp.write_text(text)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)

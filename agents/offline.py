@@ -22,7 +22,8 @@ from agents import checkpoint, experts
 from agents.config import Config
 from agents.logger import MetricsLogger, atomic_write_text
 from agents.replay import Episode, Replay, batches_by_length
-from agents.train import check_config, set_threads, status_on_error, write_status
+from agents.status import Heartbeat, hold_if_requested, status_on_error, write_status
+from agents.train import check_config, set_threads
 from agents.world_model import preprocess
 
 
@@ -71,7 +72,12 @@ class OfflineTrainer:
         check_config(self.out, cfg)
         set_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
-        episodes = experts.load_or_collect(cfg, datasets_root(self.out), progress_bar)
+        self.heartbeat = Heartbeat(self.out, cfg.offline.updates)
+        write_status(self.out, "running", step=0, phase="expert data")  # or waiting for it
+        episodes = experts.load_or_collect(
+            cfg, datasets_root(self.out), progress_bar,
+            on_episode=lambda i, n: write_status(self.out, "running", step=0, phase="expert data",
+                                                 collected=i, episodes=n))
         self.train_eps, self.heldout = experts.split(cfg, episodes)
         self.device = resolve_device(cfg.train.device)
         self.agent = Agent(cfg, episodes[0]["action"].shape[-1], self.device)
@@ -82,7 +88,7 @@ class OfflineTrainer:
             self.replay.add(ep)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
         self.p = Progress()
-        state = checkpoint.load(self.out / "ckpt.pt")
+        state = checkpoint.load_latest(self.out / "ckpt.pt")
         if state is None:
             self.logger.truncate(0)
         else:
@@ -110,7 +116,8 @@ class OfflineTrainer:
             "agent": self.agent.checkpoint_state(), "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(), "metrics_offset": self.logger.offset,
             "progress": asdict(self.p), "config": self.cfg.to_dict()})
-        write_status(self.out, "running", step=self.p.updates, pid=os.getpid())
+        self.heartbeat(self.p.updates, force=True)
+        hold_if_requested()
         return metrics
 
     def run(self) -> dict[str, float]:
@@ -120,7 +127,7 @@ class OfflineTrainer:
         if self.p.done:
             return {}
         last: dict[str, float] = {}
-        write_status(self.out, "running", step=self.p.updates, pid=os.getpid())
+        self.heartbeat(self.p.updates, force=True)
         bar = tqdm(total=o.updates, initial=self.p.updates, disable=not self.progress_bar,
                    desc=f"offline {self.cfg.env.task} {self.cfg.weighting.name}", unit="upd")
         try:
@@ -128,6 +135,7 @@ class OfflineTrainer:
                 while self.p.updates < o.updates:
                     self._update()
                     bar.update(1)
+                    self.heartbeat(self.p.updates)
                     if self.p.updates % o.eval_every == 0 or self.p.updates == o.updates:
                         last = self._evaluate_and_checkpoint()
                         bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)

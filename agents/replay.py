@@ -57,7 +57,11 @@ class Replay:
         if self.dir:
             path = self.dir / f"ep_{self.num_saved:06d}.npz"
             tmp = path.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, **episode)
+            try:
+                np.savez_compressed(tmp, **episode)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk must not leave half a file
+                raise
             os.replace(tmp, path)
         self.num_saved += 1
         self._hold(episode)

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
+import signal
 import sys
 import time
-from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from agents import checkpoint
 from agents.config import Config, ConfigError, config_from_dict, identity, make_config
 from agents.logger import MetricsLogger, atomic_write_text
 from agents.replay import EpisodeBuilder
+from agents.status import Heartbeat, describe, hold_if_requested, status_on_error, write_status
 
 
 @dataclass
@@ -59,20 +57,19 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def write_status(out: Path, state: str, **extra) -> None:
-    status = {"state": state, "time": time.time(), "host": socket.gethostname(), **extra}
-    atomic_write_text(out / "status.json", json.dumps(status))
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM (Ctrl-C, `kill`, the local executor stopping) stop a run as one
+    KeyboardInterrupt: its status says interrupted and it resumes from its last checkpoint.
+    Later signals are swallowed, so a second one cannot cut the status write short."""
+    stopping = []
 
+    def handler(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
-@contextmanager
-def status_on_error(out: Path, step: Callable[[], int]):
-    """If the block raises, record it in status.json (interrupted on Ctrl-C, else failed)."""
-    try:
-        yield
-    except BaseException as exc:
-        state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        write_status(out, state, step=step(), error=f"{type(exc).__name__}: {exc}")
-        raise
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
 
 
 def check_config(out: Path, cfg: Config) -> None:
@@ -110,6 +107,7 @@ class Trainer:
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
         self.p = Progress(next_log=cfg.train.log_every)
         self.progress_bar = progress_bar
+        self.heartbeat = Heartbeat(self.out, cfg.train.steps)
         self._last_eval: dict[str, float] = {}
         self._t0, self._s0 = time.time(), 0
         self._resume()
@@ -119,9 +117,10 @@ class Trainer:
     def _resume(self) -> None:
         import torch
 
-        state = checkpoint.load(self.out / "ckpt.pt")
+        state = checkpoint.load_latest(self.out / "ckpt.pt")
         if state is None:
-            # A run killed before its first checkpoint restarts from scratch.
+            # A run killed before its first checkpoint (or left with none readable) restarts
+            # from scratch.
             self.logger.truncate(0)
             self.replay.restore(0)
             return
@@ -144,7 +143,8 @@ class Trainer:
             "progress": asdict(self.p),
             "config": self.cfg.to_dict(),
         })
-        write_status(self.out, "running", step=self.p.step, pid=os.getpid())  # for study.status
+        self.heartbeat(self.p.step, force=True)  # for study.status
+        hold_if_requested()
 
     # --- loop ----------------------------------------------------------------------------
     def run(self) -> dict[str, float]:
@@ -153,7 +153,7 @@ class Trainer:
         cfg = self.cfg.train
         if self.p.done:
             return self._last_eval
-        write_status(self.out, "running", step=self.p.step, pid=os.getpid())
+        self.heartbeat(self.p.step, force=True)
         bar = tqdm(total=cfg.steps, initial=self.p.step, disable=not self.progress_bar,
                    desc=f"{self.cfg.env.task} {self.cfg.weighting.name} s{cfg.seed}",
                    unit="step", dynamic_ncols=True, mininterval=1.0)
@@ -204,6 +204,7 @@ class Trainer:
             episode.add(obs, action, reward, info["success"])
             self.p.step += env.action_repeat
             bar.update(env.action_repeat)
+            self.heartbeat(self.p.step)
             self._train_if_due()
             if self.p.step >= self.p.next_log:
                 self.p.next_log = next_multiple(self.p.step, cfg.log_every)
@@ -296,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    stop_on_signals()
     try:
         result = train(cfg, args.out, progress_bar=not args.no_progress)
     except ConfigError as exc:
@@ -303,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except NonFiniteLossError as exc:
         print(f"error: {exc}; last good checkpoint kept in {args.out}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full disk, a vanished mount: one line, the checkpoint is kept
+        print(f"error: {describe(exc)}; last good checkpoint kept in {args.out}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"interrupted; resume with the same command ({args.out})", file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agents.logger import atomic_write_text
 from study.grid import Run
+from study.liveness import RunState, reconcile, sacct_states
 
 PACKAGES = ("torch", "numpy", "mujoco", "dm_control", "metaworld", "gymnasium", "submitit")
 STATES = ("pending", "running", "interrupted", "failed", "done")
@@ -26,18 +27,40 @@ def run_dir(results: Path, run: Run) -> Path:
     return Path(results) / run.id
 
 
-def run_state(directory: Path) -> tuple[str, str]:
-    """(state, detail): detail is the error's last line for a failed run."""
+def read_status(directory: Path) -> dict | None:
     path = Path(directory) / "status.json"
-    if not path.exists():
-        return "pending", ""
     try:
-        status = json.loads(path.read_text())
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
     except (OSError, json.JSONDecodeError):
-        return "pending", "unreadable status.json"
-    state = status.get("state", "pending")
-    detail = (status.get("error") or "").strip().splitlines()
-    return state, (detail[-1] if detail else f"step {status.get('step', 0)}")
+        return {"state": "pending", "error": "unreadable status.json"}
+
+
+def run_states(directories: list[Path]) -> list[RunState]:
+    """The true state of each run: what its status.json says, checked against the scheduler
+    (sacct) or the process table where it claims to be running (study.liveness)."""
+    statuses = [read_status(d) for d in directories]
+    jobs = [s["slurm_job_id"] for s in statuses
+            if s and s.get("slurm_job_id") and s.get("state") in ("running", "interrupted")]
+    slurm = sacct_states(jobs)
+    out = []
+    for directory, status in zip(directories, statuses, strict=True):
+        if status is None:
+            out.append(RunState("pending", ""))
+        elif status.get("state") in ("running", "interrupted"):
+            out.append(reconcile(directory, status, slurm))
+        else:
+            error = (status.get("error") or "").strip().splitlines()
+            out.append(RunState(status.get("state", "pending"),
+                                error[-1] if error else f"step {status.get('step', 0)}"))
+    return out
+
+
+def run_state(directory: Path) -> tuple[str, str]:
+    """(state, detail) of one run (see run_states)."""
+    state, detail, _ = run_states([Path(directory)])[0]
+    return state, detail
 
 
 def write_study_index(results: Path, study: str, runs: list[Run], preset: str) -> Path:

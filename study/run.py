@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from agents.config import PRESETS, ConfigError
+from agents.train import stop_on_signals
 from study.grid import expand
-from study.results import run_dir, run_state, write_study_index
+from study.results import run_dir, run_states, write_study_index
 from study.specs import STUDIES
 
 
@@ -51,9 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_grid(runs, results: Path) -> None:
     print(f"{'run id':<13} {'task':<28} {'weighting':<20} {'seed':>4}  status")
-    for run in runs:
-        state, _ = run_state(run_dir(results, run))
-        print(f"{run.id:<13} {run.task:<28} {run.label:<20} {run.seed:>4}  {state}")
+    for run, st in zip(runs, run_states([run_dir(results, r) for r in runs]), strict=True):
+        print(f"{run.id:<13} {run.task:<28} {run.label:<20} {run.seed:>4}  {st.state}")
 
 
 def slurm_options_from(args: argparse.Namespace) -> dict:
@@ -102,17 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         print_grid(runs, results)
         return 0
     write_study_index(results, args.study, runs, args.preset)
-    todo = []
-    for run in runs:
-        state, _ = run_state(run_dir(results, run))
-        if state == "done" or (state == "failed" and not args.retry_failed):
+    # Done runs are kept, failed ones wait for --retry-failed, and runs whose job or process
+    # is alive are left to it; interrupted (cancelled, timed out, killed) runs resume.
+    todo, alive = [], 0
+    for run, st in zip(runs, run_states([run_dir(results, r) for r in runs]), strict=True):
+        alive += st.alive
+        if st.state == "done" or st.alive or (st.state == "failed" and not args.retry_failed):
             continue
         todo.append(run)
-    skipped = len(runs) - len(todo)
-    print(f"{args.study}: {len(runs)} runs, {len(todo)} to run, {skipped} done or failed "
-          f"(preset {args.preset}, results in {results})")
-    from study.executors import run_local, run_slurm
+    skipped = len(runs) - len(todo) - alive
+    print(f"{args.study}: {len(runs)} runs, {len(todo)} to run, {skipped} done or failed, "
+          f"{alive} running elsewhere (preset {args.preset}, results in {results})")
+    from study.local import run_local
+    from study.slurm import run_slurm
 
+    stop_on_signals()
     try:
         if args.executor == "slurm":
             if not todo:
@@ -124,12 +128,16 @@ def main(argv: list[str] | None = None) -> int:
                       f"python -m study.status {args.study} --results {results}")
                 return 0
         else:
-            outcome = run_local(todo, results, args.workers, progress=not args.no_progress)
+            # Bars on a terminal; in a log (not a tty) a status line per minute instead.
+            bars = not args.no_progress and sys.stderr.isatty()
+            outcome = run_local(todo, results, args.workers, progress=bars)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
-    print(f"{args.study}: {outcome['done']} finished, {outcome['failed']} failed")
-    return 1 if outcome["failed"] else 0
+    interrupted = outcome.get("interrupted", 0)
+    print(f"{args.study}: {outcome['done']} finished, {outcome['failed']} failed"
+          + (f", {interrupted} interrupted (re-run to resume)" if interrupted else ""))
+    return 1 if outcome["failed"] or interrupted else 0
 
 
 if __name__ == "__main__":

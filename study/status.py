@@ -1,4 +1,10 @@
-"""Per-run state of a study: python -m study.status STUDY [--results DIR]."""
+"""Per-run state of a study: python -m study.status STUDY [--results DIR].
+
+States are checked, not just read: a run whose status.json says "running" is looked up in
+SLURM's accounting (sacct) or the process table, so a cancelled, timed-out, out-of-memory,
+node-failed or vanished run shows as interrupted or failed, with the SLURM state and the last
+line of its log.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from study.results import STATES, run_state
+from study.results import STATES, run_states
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = json.loads(index.read_text())["runs"]
     counts: Counter[str] = Counter()
     print(f"{'run id':<13} {'task':<28} {'weighting':<20} {'seed':>4}  {'state':<11} detail")
-    for row in rows:
-        state, detail = run_state(Path(args.results) / row["run_id"])
+    states = run_states([Path(args.results) / row["run_id"] for row in rows])
+    for row, (state, detail, _) in zip(rows, states, strict=True):
         counts[state] += 1
         print(f"{row['run_id']:<13} {row['task']:<28} {row['label']:<20} {row['seed']:>4}  "
               f"{state:<11} {detail}")

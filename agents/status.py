@@ -1,0 +1,94 @@
+"""A run's status.json: what it is doing now, written atomically for `study.status` to read.
+
+Fields: state (running, interrupted, failed, done), time, host, pid, and where the run is
+(step, total, fps, phase). Under SLURM the job id is recorded too, so `study.status` can ask
+the scheduler whether a run that says "running" still is.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from agents.logger import atomic_write_text
+
+# Fault-injection hook for tests and debugging: while the file this names exists, a run pauses
+# right after each checkpoint (so a test can cancel, requeue or kill it at a known point).
+HOLD_ENV = "HD_HOLD_FILE"
+
+
+def slurm_job_id() -> str | None:
+    """The job id SLURM knows this process by (array jobs: <array>_<task>)."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def write_status(out: Path, state: str, **extra) -> None:
+    status = {"state": state, "time": time.time(), "host": socket.gethostname(),
+              "pid": os.getpid(), **extra}
+    job = slurm_job_id()
+    if job:
+        status["slurm_job_id"] = job
+    path = Path(out) / "status.json"
+    try:
+        atomic_write_text(path, json.dumps(status))
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        # Disk full: the temporary file cannot be made, but rewriting the small file in
+        # place frees its own blocks first, so the failure is still recorded.
+        path.write_text(json.dumps(status))
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception; a full disk names the path it could not write."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"no space left on device writing {exc.filename or 'a file'}"
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
+@contextmanager
+def status_on_error(out: Path, step: Callable[[], int]):
+    """If the block raises, record it in status.json: interrupted for Ctrl-C, SIGTERM and
+    submitit's exit after a timeout or preemption signal (the run resumes), else failed."""
+    try:
+        yield
+    except BaseException as exc:
+        state = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+        write_status(out, state, step=step(), error=describe(exc))
+        raise
+
+
+class Heartbeat:
+    """Writes a running status at most every `every` seconds: step, total, fps and phase."""
+
+    def __init__(self, out: Path, total: int, every: float = 2.0):
+        self.out, self.total, self.every = Path(out), total, every
+        self._last = 0.0
+        self._t0, self._s0 = time.time(), None
+
+    def __call__(self, step: int, force: bool = False, **extra) -> None:
+        now = time.time()
+        if self._s0 is None:
+            self._t0, self._s0 = now, step
+        if not force and now - self._last < self.every:
+            return
+        self._last = now
+        fps = (step - self._s0) / max(now - self._t0, 1e-9)
+        write_status(self.out, "running", step=step, total=self.total, fps=round(fps, 2),
+                     **extra)
+
+
+def hold_if_requested() -> None:
+    """Pause while $HD_HOLD_FILE exists (see HOLD_ENV)."""
+    path = os.environ.get(HOLD_ENV)
+    while path and os.path.exists(path):
+        time.sleep(0.1)
