@@ -56,6 +56,11 @@ def print_grid(runs, results: Path) -> None:
         print(f"{run.id:<13} {run.task:<28} {run.label:<20} {run.seed:>4}  {st.state}")
 
 
+# SLURM options a profile may set: the lowest value of the integer ones (None: a string).
+SLURM_OPTIONS = {"partition": None, "account": None, "name": None, "time": 1, "cpus": 1,
+                 "mem_gb": 1, "gpus": 0, "signal_delay": 1, "max_timeouts": 0, "parallel": 1}
+
+
 def slurm_options_from(args: argparse.Namespace) -> dict:
     import importlib.util
     import shutil
@@ -71,17 +76,27 @@ def slurm_options_from(args: argparse.Namespace) -> dict:
             options = json.loads(Path(args.profile).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot read SLURM profile {args.profile}: {exc}") from None
+        if not isinstance(options, dict):
+            raise ConfigError(f"SLURM profile {args.profile} must hold a JSON object")
+        unknown = sorted(set(options) - set(SLURM_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown SLURM option(s) {', '.join(unknown)} in {args.profile}; "
+                              f"known: {', '.join(SLURM_OPTIONS)}")
     for key in ("partition", "time", "cpus", "mem_gb", "gpus", "account"):
         value = getattr(args, key)
         if value is not None:
             options[key] = value
-    for key in ("time", "cpus", "mem_gb", "gpus"):
-        if key in options:
+    for key, low in SLURM_OPTIONS.items():
+        if key in options and low is not None:
             try:
-                if int(options[key]) < (0 if key == "gpus" else 1):
+                if int(options[key]) < low or float(options[key]) != int(options[key]):
                     raise ValueError
             except (TypeError, ValueError):
-                raise ConfigError(f"bad SLURM option {key}: {options[key]!r}") from None
+                raise ConfigError(f"bad SLURM option {key}: {options[key]!r} "
+                                  f"(an integer >= {low})") from None
+    if int(options.get("signal_delay", 90)) >= 60 * int(options.get("time", 60 * 24)):
+        raise ConfigError("SLURM signal_delay (s) must be shorter than the time limit "
+                          f"({options.get('time')} min); set signal_delay in the profile")
     return options
 
 

@@ -29,11 +29,12 @@ def run_slurm(runs: list[Run], results: Path, options: dict, wait: bool,
     import submitit
 
     folder = Path(results).resolve() / "slurm" / "%j"  # %j = <array>_<task> for arrays
-    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    # Requeues after the time-limit signal before giving up (preemptions are not counted).
+    executor = submitit.AutoExecutor(folder=folder, cluster="slurm",
+                                     slurm_max_num_timeout=int(options.get("max_timeouts", 3)))
     cpus = int(options.get("cpus", 2))
     params = {"timeout_min": int(options.get("time", 60 * 24)), "cpus_per_task": cpus,
               "slurm_signal_delay_s": int(options.get("signal_delay", 90)),
-              "slurm_max_num_timeout": int(options.get("max_timeouts", 3)),
               "slurm_array_parallelism": int(options.get("parallel", 64)),
               "name": options.get("name", "harmonydream")}
     for key, param in (("partition", "slurm_partition"), ("account", "slurm_account"),
