@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from agents.agent import Agent, resolve_device
+from agents.cli import Parser, positive_int
 from agents.config import make_config
 
 ROWS = ("update-paper", "update-quick", "env", "loop")
@@ -117,11 +118,11 @@ def bench_loop(preset: str, overrides: list[str], episodes: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agents.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m agents.bench", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--env-steps", type=int, default=300)
+    parser.add_argument("--reps", type=positive_int, default=3)
+    parser.add_argument("--env-steps", type=positive_int, default=300)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="config override for the update and loop rows (e.g. "
                              "train.device=cuda, train.precision=bf16)")
@@ -129,8 +130,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="preset of the loop row (paper: for timing a GPU cluster run)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
-    if args.reps < 1:
-        parser.error("--reps must be >= 1")
     from agents.config import ConfigError
 
     try:

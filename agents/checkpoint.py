@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from agents.logger import writing
+
 
 def previous(path: Path) -> Path:
     return path.with_name(path.name + ".prev")
@@ -23,14 +25,10 @@ def previous(path: Path) -> Path:
 def save(path: str | Path, state: dict[str, Any]) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk or a signal must not leave half a file
-        raise
+    with writing(path, tmp), open(tmp, "wb") as f:  # no half file left, whatever happens
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
     if path.exists():
         os.replace(path, previous(path))
     os.replace(tmp, path)

@@ -298,6 +298,7 @@ def validate(cfg: Config) -> None:
     for key, value in positive.items():
         need(value > 0, f"{key} must be > 0, got {value}")
     need(cfg.model.mlp_layers >= 1, "model.mlp_layers must be >= 1")
+    need(cfg.train.seed >= 0, f"train.seed must be >= 0, got {cfg.train.seed}")
     need(cfg.train.prefill >= 0 and cfg.train.pretrain >= 0, "train.prefill/pretrain must be >= 0")
     need(0 < cfg.behaviour.discount <= 1, "behaviour.discount must be in (0, 1]")
     need(0 <= cfg.behaviour.lam <= 1, "behaviour.lam must be in [0, 1]")

@@ -6,11 +6,36 @@ resumed run can cut the file back to what its checkpoint had seen: no row is dup
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+def _out_of_space(exc: BaseException | None) -> bool:
+    while exc is not None:  # torch.save re-raises a full disk as a RuntimeError
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextmanager
+def writing(path: str | Path, tmp: str | Path | None = None) -> Iterator[None]:
+    """Writes inside this block name `path` if the disk is full (ENOSPC with the path, however
+    the library reported it), and remove the temporary file `tmp` on any failure."""
+    try:
+        yield
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if _out_of_space(exc):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+        raise
 
 
 class MetricsLogger:
@@ -31,7 +56,7 @@ class MetricsLogger:
         row = {"step": int(step), "split": split}
         row.update({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                     for k, v in metrics.items()})
-        with open(self.path, "a") as f:
+        with writing(self.path), open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -54,9 +79,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write then rename, so readers never see a half-written file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with writing(path, tmp):
         tmp.write_text(text)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     os.replace(tmp, path)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.logger import writing
+
 Episode = dict[str, np.ndarray]
 KEYS = ("image", "state", "action", "reward", "success")
 
@@ -57,11 +59,8 @@ class Replay:
         if self.dir:
             path = self.dir / f"ep_{self.num_saved:06d}.npz"
             tmp = path.with_suffix(".tmp.npz")
-            try:
+            with writing(path, tmp):  # a full disk must not leave half a file
                 np.savez_compressed(tmp, **episode)
-            except BaseException:
-                tmp.unlink(missing_ok=True)  # a full disk must not leave half a file
-                raise
             os.replace(tmp, path)
         self.num_saved += 1
         self._hold(episode)

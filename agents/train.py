@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from agents import checkpoint
+from agents.cli import Parser
 from agents.config import Config, ConfigError, config_from_dict, identity, make_config
 from agents.logger import MetricsLogger, atomic_write_text
 from agents.replay import EpisodeBuilder
@@ -271,8 +272,8 @@ def train(cfg: Config, out: str | Path, progress_bar: bool = True) -> dict[str, 
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespace]:
-    parser = argparse.ArgumentParser(prog="python -m agents.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m agents.train", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="metaworld/lever-pull",
                         help="metaworld/<task> or dmc/<domain>-<task>")
     parser.add_argument("--weighting", default="fixed",
@@ -285,6 +286,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
                         metavar="KEY=VALUE", help="override any config field, e.g. model.deter=512")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    if not args.out.strip():
+        raise ConfigError("--out must name a run directory")
     overrides = [f"weighting.name={args.weighting}", f"train.seed={args.seed}", *args.overrides]
     return make_config(args.preset, args.task, overrides), args
 

@@ -13,13 +13,14 @@ import time
 import warnings
 from pathlib import Path
 
+from agents.cli import Parser
 from study.specs import STUDIES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m study.report", description=__doc__)
+    p = Parser(prog="python -m study.report", description=__doc__)
     p.add_argument("study", help=f"one of: {', '.join(STUDIES)}")
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--out", help="output directory (default: RESULTS/reports/STUDY)")
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --reps must be at least 100 (got {args.reps})", file=sys.stderr)
         return 2
     results = Path(args.results)
+    if not results.is_dir():
+        print(f"error: no results directory {results}", file=sys.stderr)
+        return 2
     reason = check_results(results, args.study)
     if reason:
         print(f"error: {reason}", file=sys.stderr)

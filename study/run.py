@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from agents.cli import Parser, positive_int
 from agents.config import PRESETS, ConfigError
 from agents.train import stop_on_signals
 from study.grid import expand
@@ -25,16 +26,16 @@ from study.specs import STUDIES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m study.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="python -m study.run", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study", help=f"one of: {', '.join(STUDIES)}")
     p.add_argument("--preset", default="quick", help=f"{', '.join(PRESETS)} (default: quick)")
     p.add_argument("--executor", default="local", help="local (default) or slurm")
-    p.add_argument("--seeds", type=int, help="seeds per cell (default: 3 quick, 5 paper)")
+    p.add_argument("--seeds", type=positive_int, help="seeds per cell (default: 3 quick, 5 paper)")
     p.add_argument("--tasks", nargs="+", help="restrict to these tasks")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override any config field for every run")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                    help="local executor: runs at once (default: number of cores)")
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     p.add_argument("--dry-run", action="store_true", help="print the grid and exit")
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {args.workers}")
         runs = expand(args.study, args.preset, args.seeds, args.tasks, args.overrides)
+        if Path(args.results).exists() and not Path(args.results).is_dir():
+            raise ConfigError(f"--results {args.results} is not a directory")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,17 +8,17 @@ line of its log.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 
+from agents.cli import Parser
 from study.results import STATES, run_states
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m study.status", description=__doc__)
+    p = Parser(prog="python -m study.status", description=__doc__)
     p.add_argument("study")
     p.add_argument("--results", default="results")
     args = p.parse_args(argv)
