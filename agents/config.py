@@ -91,6 +91,7 @@ class OfflineConfig:
     updates: int = 2000  # world-model updates
     eval_every: int = 500  # updates between held-out evaluations (and checkpoints)
     context: int = 5  # frames observed before open-loop prediction
+    horizon_every: int = 10  # imagination-horizon metric: start from every k-th posterior state
 
 
 @dataclass
@@ -315,6 +316,9 @@ def validate(cfg: Config) -> None:
         need(len(o.noise_pct) > 0 and min(o.noise_pct) >= 0,
              "offline.noise_pct must be non-negative levels")
         need(0 < o.context < cfg.env.episode_length, "offline.context must be in (0, episode)")
+        need(o.horizon_every > 0, "offline.horizon_every must be > 0")
+        need(cfg.behaviour.horizon < cfg.env.episode_length,
+             "behaviour.horizon must be shorter than an episode")
     need(cfg.train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
     need(cfg.train.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32/bf16/fp16")
     need(not (cfg.train.precision == "fp16" and cfg.train.device == "cpu"),

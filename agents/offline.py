@@ -3,9 +3,12 @@ it on held-out episodes. No RL loop, so a loss weighting's effect on the world m
 minutes. Selected with `train.mode=offline`; `agents.train` dispatches here.
 
 Rows in metrics.jsonl use `step` = world-model updates. `train` rows: the raw losses, weights
-and s_i (as online). `eval` rows, on the held-out episodes: reward RMSE from the posterior
-(`reward_rmse_post`) and open loop after `offline.context` frames (`reward_rmse_open_loop`),
-and the reconstruction error per pixel (`recon_mse`).
+and s_i (as online). `eval` rows, on the held-out episodes (see `heldout_metrics`): the reward
+RMSE over the behaviour horizon (`reward_rmse_horizon`: H-step imaginations from every k-th
+posterior state), the same frames' RMSE of a constant predictor that says the training mean
+reward (`reward_rmse_baseline`) and the skill against it (`reward_skill_horizon`), the reward
+RMSE from the posterior (`reward_rmse_post`) and whole-episode open loop after
+`offline.context` frames (`reward_rmse_open_loop`), and the reconstruction MSE (`recon_mse`).
 """
 
 from __future__ import annotations
@@ -38,26 +41,52 @@ def datasets_root(out: Path) -> Path:
     return Path(os.environ.get("HD_DATASETS", Path(out).resolve().parent / "datasets"))
 
 
+def mean_reward(episodes: list[Episode]) -> float:
+    """The constant predictor's guess: the mean reward of the training frames (t >= 1)."""
+    return float(np.concatenate([ep["reward"][1:] for ep in episodes]).mean())
+
+
 @torch.no_grad()
 def heldout_metrics(wm, episodes: list[Episode], context: int, device, batch: int = 8,
-                    recon: bool = True) -> dict[str, float]:
-    """Reward RMSE from the posterior and open loop after `context` frames over `episodes`,
-    pooled over every predicted frame, and (with `recon`) the reconstruction MSE per pixel."""
-    sq = {"reward_rmse_post": 0.0, "reward_rmse_open_loop": 0.0, "recon_mse": 0.0}
+                    recon: bool = True, horizon: int = 15, every: int = 10,
+                    baseline: float | None = None) -> dict[str, float]:
+    """Reward errors over `episodes`, each pooled over every predicted frame:
+
+    - reward_rmse_horizon: `horizon`-step imaginations from every `every`-th posterior state
+      given the real actions (what behaviour learning trains on); with `baseline` (a constant
+      reward, the training mean) also reward_rmse_baseline, that constant's RMSE on the same
+      frames, and reward_skill_horizon = 1 - horizon RMSE / baseline RMSE (> 0: beats it);
+    - reward_rmse_post: from the posterior (filtering every frame);
+    - reward_rmse_open_loop: the prior rolled from `context` frames to the episode's end;
+    - recon_mse (with `recon`): reconstruction error per pixel.
+    """
+    sq = {"reward_rmse_post": 0.0, "reward_rmse_open_loop": 0.0, "recon_mse": 0.0,
+          "reward_rmse_horizon": 0.0, "reward_rmse_baseline": 0.0}
     n = dict.fromkeys(sq, 0)
     for idx in batches_by_length(episodes, batch):
         image, action, reward = (
             torch.as_tensor(np.stack([episodes[i][k] for i in idx]), device=device)
             for k in ("image", "action", "reward"))
         out = wm.open_loop(image, action.float(), context, decode=recon)
+        imagined, targets = wm.imagine_rewards(image, action.float(), horizon, every)
+        truth = reward[:, targets]
         errors = {"reward_rmse_post": out["reward_post"] - reward,
-                  "reward_rmse_open_loop": out["reward_open_loop"] - reward[:, context:]}
+                  "reward_rmse_open_loop": out["reward_open_loop"] - reward[:, context:],
+                  "reward_rmse_horizon": imagined - truth}
+        if baseline is not None:
+            errors["reward_rmse_baseline"] = baseline - truth
         if recon:
             errors["recon_mse"] = out["recon"] - preprocess(image)
         for key, err in errors.items():
             sq[key] += float(err.pow(2).sum())
             n[key] += err.numel()
-    metrics = {k: (sq[k] / n[k]) ** 0.5 for k in ("reward_rmse_post", "reward_rmse_open_loop")}
+    rmse = {k: (sq[k] / n[k]) ** 0.5 for k in sq if k != "recon_mse" and n[k]}
+    metrics = {k: rmse[k] for k in ("reward_rmse_horizon", "reward_rmse_post",
+                                    "reward_rmse_open_loop")}
+    if baseline is not None:
+        metrics["reward_rmse_baseline"] = rmse["reward_rmse_baseline"]
+        metrics["reward_skill_horizon"] = 1 - metrics["reward_rmse_horizon"] / max(
+            metrics["reward_rmse_baseline"], 1e-12)
     if recon:
         metrics["recon_mse"] = sq["recon_mse"] / n["recon_mse"]
     return metrics
@@ -108,7 +137,9 @@ class OfflineTrainer:
         self.logger.flush_mean(self.p.updates, "train")
         self.agent.wm.eval()
         metrics = heldout_metrics(self.agent.wm, self.heldout, self.cfg.offline.context,
-                                  self.device)
+                                  self.device, horizon=self.cfg.behaviour.horizon,
+                                  every=self.cfg.offline.horizon_every,
+                                  baseline=mean_reward(self.train_eps))
         self.agent.wm.train()
         self.logger.write(self.p.updates, "eval", metrics)
         self.p.done = self.p.updates >= self.cfg.offline.updates

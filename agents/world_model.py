@@ -112,3 +112,29 @@ class WorldModel(nn.Module):
         if decode:
             out.update(recon=self.decoder(post), imagined=self.decoder(imagined))
         return out
+
+    @torch.no_grad()
+    def imagine_rewards(self, image: torch.Tensor, action: torch.Tensor, horizon: int,
+                        every: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rewards of `horizon`-step imaginations, as behaviour learning makes them.
+
+        From the posterior state at every `every`-th step t0 (with t0 + horizon inside the
+        sequence), roll the prior forward with the real actions a[t0+1 .. t0+horizon] (mode
+        of each categorical). Returns the predicted rewards [N, S, horizon] and the time
+        indices [S, horizon] of the rewards they predict.
+        """
+        deter, stoch, _, _ = self.rssm.observe(self.encoder(preprocess(image)), action)
+        starts = torch.arange(0, image.shape[1] - horizon, every, device=image.device)
+        n, s = image.shape[0], len(starts)
+        h = deter[:, starts].reshape(n * s, -1)
+        z = stoch[:, starts].reshape(n * s, -1)
+        targets = starts[:, None] + torch.arange(1, horizon + 1, device=image.device)
+        feats = []
+        for j in range(horizon):
+            a = action[:, targets[:, j]].reshape(n * s, -1)
+            h, logits = self.rssm.img_step(h, z, a)
+            z = self.rssm.mode(logits)
+            feats.append(torch.cat([z, h], -1))
+        rewards = self.reward_mean(torch.stack(feats, 1)).reshape(n, s, horizon)
+        return rewards, targets
+

@@ -227,3 +227,28 @@ def test_summary_scores_offline_runs_by_heldout_error_lower_is_better():
     assert online.compare(online.final, "a", "b", "success")["reproduced"] is True
     assert summary.heldout(long_table("success", {"a": np.ones(2)})).empty
     assert summary.heldout_means(long_table("success", {"a": np.ones(2)}), ["a"]).empty
+
+
+def test_offline_verdict_says_whether_the_winner_beats_the_constant_predictor():
+    from analyses import summary
+
+    errors = {"low": np.array([1.5, 1.6, 1.55, 1.52]), "high": np.array([3.0, 3.1, 2.9, 3.2])}
+    table = pd.concat([long_table("reward_rmse_horizon", errors),
+                       long_table("reward_rmse_open_loop", {k: v + 1 for k, v in errors.items()}),
+                       long_table("reward_rmse_baseline", {k: np.full(4, 1.0)
+                                                           for k in errors})])
+    s = summary.summarise(table, reps=300)
+    assert s.label.startswith("held-out reward RMSE over the imagination horizon")
+    assert s.final.query("label == 'low'")["value"].mean() == pytest.approx(1.5425)
+    verdict = s.compare(s.final, "low", "high", "error")
+    assert verdict["reproduced"] is True
+    # The better model is still worse than saying the mean reward: the sentence says so.
+    assert "low skill -0.54" in verdict["text"] and "is worse than it" in verdict["text"]
+    skill = s.skill().groupby("label")["value"].mean()
+    assert skill["low"] == pytest.approx(1 - 1.5425) and skill["high"] < skill["low"]
+    good = summary.summarise(pd.concat([long_table("reward_rmse_horizon", errors),
+                                        long_table("reward_rmse_baseline",
+                                                   {k: np.full(4, 2.0) for k in errors})]),
+                             reps=300)
+    assert "low skill +0.23" in good.compare(good.final, "low", "high", "e")["text"]
+    assert "beats it." in good.against_trivial(["low"])

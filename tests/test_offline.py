@@ -4,11 +4,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from agents import experts
 from agents.config import ConfigError, make_config
 from agents.envs import make_env
+from agents.offline import heldout_metrics, mean_reward
 from agents.train import train
+from agents.world_model import WorldModel
 
 SMALL = ["train.mode=offline", "offline.episodes=4", "offline.heldout=1",
          "offline.updates=6", "offline.eval_every=3"]
@@ -46,8 +49,11 @@ def test_offline_run_logs_heldout_metrics_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("HD_DATASETS", str(tmp_path / "datasets"))
     cfg = make_config("smoke", "metaworld/lever-pull", [*SMALL, "weighting.name=harmony"])
     result = train(cfg, tmp_path / "run", progress_bar=False)
-    assert set(result) == {"reward_rmse_post", "reward_rmse_open_loop", "recon_mse"}
-    assert all(np.isfinite(v) and v > 0 for v in result.values())
+    assert set(result) == {"reward_rmse_horizon", "reward_rmse_baseline", "reward_skill_horizon",
+                           "reward_rmse_post", "reward_rmse_open_loop", "recon_mse"}
+    assert all(np.isfinite(v) for v in result.values())
+    assert result["reward_skill_horizon"] == pytest.approx(
+        1 - result["reward_rmse_horizon"] / result["reward_rmse_baseline"])
     rows = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
     assert [r["step"] for r in rows if r["split"] == "eval"] == [3, 6]
     assert all("s_obs" in r for r in rows if r["split"] == "train")
@@ -65,3 +71,58 @@ def test_offline_config_is_checked():
         make_config("smoke", "metaworld/lever-pull", ["train.mode=offline", "offline.heldout=0"])
     with pytest.raises(ConfigError, match="train.mode"):
         make_config("smoke", "metaworld/lever-pull", ["train.mode=sideways"])
+
+
+class ClockRSSM:
+    """A latent state that counts time: observe gives h_t = t, each imagined step adds 1."""
+
+    def observe(self, embed, action):
+        n, t = embed.shape[:2]
+        deter = torch.arange(t, dtype=torch.float32).expand(n, t)[..., None]
+        return deter, torch.zeros(n, t, 1), None, None
+
+    def img_step(self, h, z, action):
+        return h + 1, torch.zeros_like(h)
+
+    def mode(self, logits):
+        return logits
+
+
+class ClockModel:
+    """A world model whose reward head reads the true reward at the time its state counts
+    (shifted by `lag`): exact with lag 0."""
+
+    imagine_rewards = WorldModel.imagine_rewards
+    open_loop = WorldModel.open_loop
+
+    def __init__(self, rewards, lag=0):
+        self.rssm, self.rewards, self.lag = ClockRSSM(), torch.as_tensor(rewards), lag
+
+    def encoder(self, image):
+        return image
+
+    def reward_mean(self, feat):
+        t = (feat[..., -1].long() + self.lag).clamp(max=len(self.rewards) - 1)
+        return self.rewards[t]
+
+
+def test_horizon_metric_is_zero_for_an_exact_reward_head():
+    t = 41
+    rewards = np.sin(np.arange(t) / 3.0).astype(np.float32) + 1
+    rewards[0] = 0
+    episodes = [{"image": np.zeros((t, 2, 2, 3), np.uint8), "action": np.zeros((t, 2), np.float32),
+                 "reward": rewards} for _ in range(3)]
+    base = mean_reward(episodes)
+    exact = heldout_metrics(ClockModel(rewards), episodes, context=5, device="cpu",
+                            recon=False, horizon=15, every=10, baseline=base)
+    assert exact["reward_rmse_horizon"] == pytest.approx(0, abs=1e-6)
+    assert exact["reward_rmse_open_loop"] == pytest.approx(0, abs=1e-6)
+    assert exact["reward_skill_horizon"] == pytest.approx(1)
+    # Starts 0, 10, 20 (t0 + 15 < 41): targets 1..15, 11..25, 21..35.
+    targets = np.concatenate([np.arange(s + 1, s + 16) for s in (0, 10, 20)])
+    expected = np.sqrt(np.mean((rewards[targets] - base) ** 2))
+    assert exact["reward_rmse_baseline"] == pytest.approx(expected, rel=1e-5)
+    # One step off (a head that predicts the next reward) is caught.
+    off = heldout_metrics(ClockModel(rewards, lag=1), episodes, context=5, device="cpu",
+                          recon=False, horizon=15, every=10, baseline=base)
+    assert off["reward_rmse_horizon"] > 0.1 and off["reward_skill_horizon"] < 1
