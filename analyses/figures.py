@@ -29,9 +29,21 @@ def _short(task: str) -> str:
     return task.split("/")[-1]
 
 
+BASELINE_LABEL = "constant predictor (training mean reward)"
+
+
+def _baseline(ax: plt.Axes, level: float | None) -> None:
+    if level is not None:
+        ax.axhline(level, color="0.3", ls="--", lw=1, label=BASELINE_LABEL)
+
+
 def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None = None,
-                    ncols: int = 4, xlabel: str = "env steps") -> plt.Figure:
-    """One panel per task (and "all tasks"): mean over seeds with its 95% band."""
+                    ncols: int = 4, xlabel: str = "env steps",
+                    baseline: dict[str, float] | None = None,
+                    reference: pd.DataFrame | None = None) -> plt.Figure:
+    """One panel per task (and "all tasks"): mean over seeds with its 95% band; `baseline`
+    ({task: level}) draws a trivial predictor's level as a dashed line; `reference` (task,
+    step, mean, lo, hi, label) a published curve: seed mean and seed range, in grey."""
     methods = methods or list(dict.fromkeys(curves["method"]))
     tasks = sorted(set(curves["task"]), key=lambda t: (t == "all tasks", t))
     ncols = min(ncols, len(tasks))
@@ -45,13 +57,21 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
                 continue
             ax.plot(c["step"], c["mean"], color=colours[m], label=m)
             ax.fill_between(c["step"], c["lo"], c["hi"], color=colours[m], alpha=0.2)
+        _baseline(ax, (baseline or {}).get(task))
+        if reference is not None and not (r := reference[reference["task"] == task]).empty:
+            ax.plot(r["step"], r["mean"], color="0.45", ls=":", label=r["label"].iloc[0])
+            ax.fill_between(r["step"], r["lo"], r["hi"], color="0.6", alpha=0.15)
         ax.set_title(_short(task))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(methods),
+    seen: dict[str, object] = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lab, h)
+    handles, labels = list(seen.values()), list(seen)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 4),
                bbox_to_anchor=(0.5, 1.06), frameon=False)
     fig.tight_layout()
     return fig
@@ -103,9 +123,10 @@ def intervals(aggregate: pd.DataFrame, xlabel: str, methods: list[str] | None = 
     return fig
 
 
-def per_task_bars(per_task: pd.DataFrame, ylabel: str, methods: list[str] | None = None
-                  ) -> plt.Figure:
-    """Mean final score per task and method with 95% CIs over seeds."""
+def per_task_bars(per_task: pd.DataFrame, ylabel: str, methods: list[str] | None = None,
+                  baseline: dict[str, float] | None = None) -> plt.Figure:
+    """Mean final score per task and method with 95% CIs over seeds; `baseline` ({task:
+    level}) marks a trivial predictor's level on each task."""
     methods = methods or list(dict.fromkeys(per_task["method"]))
     tasks = list(dict.fromkeys(per_task["task"]))
     colours = _palette(methods)
@@ -116,6 +137,10 @@ def per_task_bars(per_task: pd.DataFrame, ylabel: str, methods: list[str] | None
         x = np.arange(len(tasks)) + (j - (len(methods) - 1) / 2) * width
         mean, lo, hi = (r[k].to_numpy() for k in ("mean", "lo", "hi"))
         ax.bar(x, mean, width, color=colours[m], label=m, yerr=[mean - lo, hi - mean], capsize=3)
+    for i, task in enumerate(tasks):
+        if (baseline or {}).get(task) is not None:
+            ax.hlines(baseline[task], i - 0.45, i + 0.45, color="0.3", ls="--", lw=1,
+                      label=BASELINE_LABEL if i == 0 else None)
     ax.set_xticks(range(len(tasks)), [_short(t) for t in tasks], rotation=15)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8, ncol=min(len(methods), 4))

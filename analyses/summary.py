@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analyses import stats
+from analyses import reference, stats
 from analyses.load import metric
 
 SCORE_LABEL = "score (Meta-world success rate; DMC return / 1000)"
@@ -70,6 +70,30 @@ class Summary:
         if self.trivial is not None and out.get("reproduced") is not None:
             out["text"] += " " + self.against_trivial([better, baseline])
         return out
+
+    def reference_band(self) -> pd.DataFrame | None:
+        """RL runs: the published DreamerV2 curve (seed mean and range) for each task that
+        has one, on this summary's scale (w_r = 1 with fixed weights is DreamerV2). Meta-world:
+        eval success with the paper's protocol (APV); DMC: training-episode return / 1000 in
+        30K-frame bins (our curves are eval returns: the same policy, a different average)."""
+        if not self.higher_is_better:
+            return None
+        tasks = set(self.scores["task"])
+        frames = []
+        for kind, scale in (("metaworld", 1.0), ("dmc", 1000.0)):
+            b = reference.band(reference.dreamerv2_curves(kind))
+            b = b[b["task"].isin(tasks)]
+            if not b.empty:
+                b = b.assign(**{k: b[k] / scale for k in ("mean", "lo", "hi")})
+                frames.append(b.assign(label=reference.REFERENCE_LABEL[kind]))
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    def baseline_levels(self) -> dict[str, float] | None:
+        """Offline: the constant predictor's RMSE per task (and "all tasks"), for figures."""
+        if self.trivial is None:
+            return None
+        levels = self.trivial.groupby("task")["value"].mean().to_dict()
+        return {**levels, "all tasks": float(self.trivial["value"].mean())}
 
     def skill(self) -> pd.DataFrame:
         """Offline: per run, final skill against the constant predictor, 1 - RMSE / RMSE_c."""
@@ -136,6 +160,8 @@ def summarise(table: pd.DataFrame, methods: list[str] | None = None,
         methods=methods, reps=reps, **kind)
 
 
+# Held-out errors (lower is better) a report compares between methods.
+ERRORS = ("reward_rmse_horizon", "reward_rmse_open_loop", "reward_rmse_post", "recon_mse")
 HELDOUT = {"reward_rmse_horizon": "reward RMSE over the imagination horizon",
            "reward_rmse_baseline": "constant predictor's RMSE (same frames)",
            "reward_skill_horizon": "skill vs the constant predictor (> 0 beats it)",

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analyses import load, probe, reference, stats
+from analyses import figures, load, probe, reference, stats
 
 
 def per_run(values: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -252,3 +252,45 @@ def test_offline_verdict_says_whether_the_winner_beats_the_constant_predictor():
                              reps=300)
     assert "low skill +0.23" in good.compare(good.final, "low", "high", "e")["text"]
     assert "beats it." in good.against_trivial(["low"])
+
+
+def test_dreamerv2_reference_curves_are_tidy_and_match_the_published_numbers():
+    dmc = reference.dreamerv2_curves("dmc")
+    assert {"dmc/cartpole-swingup", "dmc/walker-walk", "dmc/cheetah-run",
+            "dmc/reacher-easy"} <= set(dmc["task"])
+    assert list(dmc.columns) == ["source", "task", "seed", "step", "metric", "value"]
+    # The 90-120K-frame bin: 541 (seeds 399-725) and 475 (430-551), 5 seeds each.
+    b = reference.band(dmc).set_index(["task", "step"])
+    cart, walker = b.loc[("dmc/cartpole-swingup", 120_000)], b.loc[("dmc/walker-walk", 120_000)]
+    assert (round(cart["mean"]), round(cart["lo"]), round(cart["hi"]), cart["seeds"]) == (
+        541, 399, 725, 5)
+    assert (round(walker["mean"]), round(walker["lo"]), round(walker["hi"])) == (475, 430, 551)
+    mw = reference.dreamerv2_curves("metaworld")
+    assert {"metaworld/lever-pull", "metaworld/drawer-open"} <= set(mw["task"])
+    assert mw.groupby("task")["seed"].nunique().eq(8).all()
+    assert mw["step"].max() == 245_000 and mw["value"].between(0, 1).all()
+    assert "corner2" in reference.reference_protocol("metaworld_mwm")["protocol"]
+    assert "@" in reference.reference_protocol("dmc")["source"]
+    # Our episodes binned the same way: right bin edges, mean per run.
+    eps = pd.DataFrame({"run_id": "a", "step": [1000, 30_000, 30_001, 59_000],
+                        "value": [1.0, 3.0, 5.0, 7.0]})
+    assert reference.bin_returns(eps).to_dict("list") == {
+        "run_id": ["a", "a"], "step": [30_000, 60_000], "value": [2.0, 6.0]}
+    with pytest.raises(ValueError, match="unknown reference"):
+        reference.dreamerv2_curves("atari")
+
+
+def test_online_summaries_carry_the_dreamerv2_reference_band():
+    from analyses import summary
+
+    table = long_table("success", {"w_r=1": np.full(3, 0.5)}, steps=(5000, 15000))
+    table["task"] = "metaworld/lever-pull"
+    ref = summary.summarise(table, reps=200).reference_band()
+    assert set(ref["task"]) == {"metaworld/lever-pull"} and ref["step"].max() == 245_000
+    assert (ref["lo"] <= ref["mean"]).all() and (ref["mean"] <= ref["hi"]).all()
+    assert "APV" in ref["label"].iloc[0]
+    fig = figures.learning_curves(summary.summarise(table, reps=200).curves, "success",
+                                  reference=ref)
+    assert any("reference" in t.get_text() for t in fig.legends[0].get_texts())
+    offline = summary.summarise(long_table("reward_rmse_horizon", {"a": np.ones(2)}), reps=200)
+    assert offline.reference_band() is None
