@@ -35,7 +35,8 @@ def test_finding2_report_is_produced(finding2_results, tmp_path):
     html = (out / "finding2.html").read_text()
     assert "State probe" in html and "data:image/png" in html  # figures are embedded
     figures = {p.stem for p in (out / "figures").glob("*.png")}
-    assert {"state_probe", "filmstrip", "heldout_reward_rmse_open_loop"} <= figures
+    assert {"state_probe", "filmstrip", "heldout_reward_rmse_horizon",
+            "heldout_reward_rmse_open_loop"} <= figures
     assert {p.stem for p in (out / "figures").glob("*.pdf")} == figures
     for name in ("filmstrip", "state_probe"):
         pixels = np.asarray(Image.open(out / "figures" / f"{name}.png").convert("RGB"), float)
@@ -43,6 +44,8 @@ def test_finding2_report_is_produced(finding2_results, tmp_path):
         assert (pixels < 200).mean() > 0.01, f"{name}.png is almost all white"
     # The verdicts are sentences computed from the data, whichever way they came out.
     assert "w_r=100 beat w_r=1 on" in html and "IQM difference" in html
+    # Every offline verdict is read against the constant predictor.
+    assert "Against the constant predictor" in html and "skill" in html
 
 
 def test_report_errors_are_one_line(finding2_results, tmp_path):
