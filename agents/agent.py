@@ -102,17 +102,19 @@ class Agent(nn.Module):
         return logs
 
     @torch.no_grad()
-    def act(self, obs: dict[str, np.ndarray], state, explore: bool):
-        """One environment step of the policy; state = (deter, stoch, previous action)."""
+    def act(self, images: np.ndarray, state, explore: bool):
+        """One policy step for N envs at once: uint8 images [N, H, W, 3] -> actions [N, A];
+        state = (deter, stoch, previous action), batched the same way (None to start)."""
+        n = len(images)
         if state is None:
-            deter, stoch = self.wm.rssm.initial(1, self.device)
-            state = (deter, stoch, torch.zeros(1, self.action_dim, device=self.device))
+            deter, stoch = self.wm.rssm.initial(n, self.device)
+            state = (deter, stoch, torch.zeros(n, self.action_dim, device=self.device))
         deter, stoch, prev_action = state
-        image = torch.as_tensor(obs["image"], device=self.device)[None]
+        image = torch.as_tensor(images, device=self.device)
         embed = self.wm.encoder(preprocess(image))
         deter, stoch = self.wm.rssm.obs_step(deter, stoch, prev_action, embed, sample=explore)
         action = self.behaviour.act(torch.cat([stoch, deter], -1), explore).clamp(-1, 1)
-        return action[0].cpu().numpy(), (deter, stoch, action)
+        return action.cpu().numpy(), (deter, stoch, action)
 
     def checkpoint_state(self) -> dict:
         return {"modules": self.state_dict(),

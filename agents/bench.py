@@ -107,12 +107,12 @@ def bench_loop(preset: str, overrides: list[str], episodes: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(cfg, out, progress_bar=False)
         bar = tqdm(disable=True)
-        trainer.collect_episode(bar)  # prefill: random actions, no updates
+        trainer.collect_round(bar)  # prefill: random actions, no updates
         start, t0 = trainer.p.step, time.perf_counter()
         for _ in range(episodes):
-            trainer.collect_episode(bar)
+            trainer.collect_round(bar)
         rate = (trainer.p.step - start) / (time.perf_counter() - t0)
-        trainer.env.close()
+        trainer.envs.close()
     return {"row": "loop", "shape": f"{preset} preset, 1 update / {cfg.train.train_every} steps",
             "env_steps_per_s": rate}
 

@@ -26,6 +26,11 @@ class EnvConfig:
     # Render settings (see agents/envs.py RENDER): "fast" (default) drops shadows, reflections
     # and MSAA, ~4-7x faster than MuJoCo's defaults with every task object still visible.
     render: str = "fast"
+    # Environments stepped together, each in its own worker process (1: in this process).
+    # The update ratio counts env steps summed over all envs (one update per
+    # train.train_every of them), so a run with N envs trains exactly as many updates on as
+    # many env steps as a run with one: sample efficiency means the same thing.
+    num_envs: int = 1
 
 
 @dataclass
@@ -283,6 +288,7 @@ def validate(cfg: Config) -> None:
     positive = {
         "env.image_size": cfg.env.image_size, "env.action_repeat": cfg.env.action_repeat,
         "env.episode_length": cfg.env.episode_length, "replay.seq_len": cfg.replay.seq_len,
+        "env.num_envs": cfg.env.num_envs,
         "replay.batch_size": cfg.replay.batch_size, "replay.capacity": cfg.replay.capacity,
         "model.deter": cfg.model.deter, "model.hidden": cfg.model.hidden,
         "model.stoch": cfg.model.stoch, "model.classes": cfg.model.classes,

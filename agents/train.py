@@ -41,9 +41,11 @@ class Progress:
     done: bool = False
 
 
-def episode_seed(seed: int, kind: int, index: int) -> int:
-    """Independent, reproducible reset seed per (run seed, train/eval, episode index)."""
-    return int(np.random.SeedSequence([seed, kind, index]).generate_state(1)[0])
+def episode_seed(seed: int, kind: int, env: int, index: int) -> int:
+    """Independent, reproducible reset seed per (run seed, train/eval, env index, episode
+    index). Evaluation episodes use env 0 and a global index, so the evaluation set is the same
+    whatever the number of envs."""
+    return int(np.random.SeedSequence([seed, kind, env, index]).generate_state(1)[0])
 
 
 def next_multiple(step: int, every: int) -> int:
@@ -89,7 +91,7 @@ class Trainer:
         import torch
 
         from agents.agent import Agent, resolve_device
-        from agents.envs import make_env
+        from agents.envs.parallel import EnvPool, EnvSpec
         from agents.replay import Replay
 
         self.cfg, self.out = cfg, Path(out)
@@ -98,10 +100,10 @@ class Trainer:
         set_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         e = cfg.env
-        self.env = make_env(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
-                            e.render)
         self.device = resolve_device(cfg.train.device)
-        self.agent = Agent(cfg, self.env.action_dim, self.device)
+        self.envs = EnvPool(EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat,
+                                    e.camera, e.render), e.num_envs)
+        self.agent = Agent(cfg, self.envs.action_dim, self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
         self.replay = Replay(self.out / "replay", cfg.replay.capacity, cfg.replay.seq_len,
                              cfg.replay.prioritize_ends, self.rng)
@@ -164,14 +166,14 @@ class Trainer:
                 self._loop(bar)
         finally:
             bar.close()
-            self.env.close()
+            self.envs.close()
         write_status(self.out, "done", step=self.p.step, **self._last_eval)
         return self._last_eval
 
     def _loop(self, bar) -> None:
         cfg = self.cfg.train
         while not self.p.done:
-            self.collect_episode(bar)
+            self.collect_round(bar)
             if self.p.step >= self.p.next_eval or self.p.step >= cfg.steps:
                 self._evaluate()
                 bar.set_postfix(self._postfix(), refresh=False)
@@ -189,22 +191,43 @@ class Trainer:
                      if k in ("success", "return")})
         return post
 
-    def collect_episode(self, bar) -> None:
-        """One episode: act (random during prefill), store it, train at the update ratio."""
-        cfg, env = self.cfg.train, self.env
-        obs, _ = env.reset(episode_seed(cfg.seed, 0, self.p.episodes))
-        episode = EpisodeBuilder(obs, env.action_dim)
-        state, done = None, False
-        while not done:
-            if self.p.step < cfg.prefill:
-                action = self.rng.uniform(-1, 1, env.action_dim).astype(np.float32)
-            else:
-                action, state = self.agent.act(obs, state, explore=True)
-            obs, reward, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-            episode.add(obs, action, reward, info["success"])
-            self.p.step += env.action_repeat
-            bar.update(env.action_repeat)
+    def _run_episodes(self, seeds: dict[int, int], policy, on_step) -> dict[int, dict]:
+        """One episode in each env of `seeds` ({env index: reset seed}), stepped together;
+        `policy(images [m, H, W, 3], state) -> (actions [m, A], state)` acts for all m of
+        them at once (finished envs keep their last frame; their actions are dropped).
+        Returns each env's episode arrays."""
+        order = sorted(seeds)
+        obs = {i: o for i, (o, _) in self.envs.reset(seeds).items()}
+        episodes = {i: EpisodeBuilder(obs[i], self.envs.action_dim) for i in order}
+        active, state = set(order), None
+        while active:
+            actions, state = policy(np.stack([obs[i]["image"] for i in order]), state)
+            live = [i for i in order if i in active]
+            steps = self.envs.step({i: actions[order.index(i)] for i in live})
+            for i, (o, reward, terminated, truncated, info) in steps.items():
+                obs[i] = o
+                episodes[i].add(o, actions[order.index(i)], reward, info["success"])
+                if terminated or truncated:
+                    active.discard(i)
+            on_step(len(live))
+        return {i: episodes[i].arrays() for i in order}
+
+    def _explore(self, images: np.ndarray, state):
+        """Random actions during prefill, then the exploring policy."""
+        if self.p.step < self.cfg.train.prefill:
+            shape = (len(images), self.envs.action_dim)
+            return self.rng.uniform(-1, 1, shape).astype(np.float32), state
+        return self.agent.act(images, state, explore=True)
+
+    def collect_round(self, bar) -> None:
+        """One episode per env (N at once), stored in env order; train at the update ratio,
+        which counts env steps summed over all envs."""
+        cfg, n = self.cfg.train, self.envs.n
+        episode_round = self.p.episodes // n
+
+        def on_step(live: int) -> None:
+            self.p.step += live * self.envs.action_repeat
+            bar.update(live * self.envs.action_repeat)
             self.heartbeat(self.p.step)
             self._train_if_due()
             if self.p.step >= self.p.next_log:
@@ -213,12 +236,14 @@ class Trainer:
                                        {"fps": round(self._fps(), 2),
                                         "updates": self.agent.updates})
                 bar.set_postfix(self._postfix(), refresh=False)
-        ep = episode.arrays()
-        self.replay.add(ep)
-        self.p.episodes += 1
-        self.logger.write(self.p.step, "episode", {
-            "return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
-            "length": int(len(ep["reward"]) - 1) * env.action_repeat})
+
+        seeds = {i: episode_seed(cfg.seed, 0, i, episode_round) for i in range(n)}
+        for ep in self._run_episodes(seeds, self._explore, on_step).values():
+            self.replay.add(ep)
+            self.p.episodes += 1
+            self.logger.write(self.p.step, "episode", {
+                "return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
+                "length": int(len(ep["reward"]) - 1) * self.envs.action_repeat})
 
     def _train_if_due(self) -> None:
         cfg = self.cfg.train
@@ -242,19 +267,19 @@ class Trainer:
         self.logger.accumulate(self.agent.update(batch, self.p.step))
 
     def _evaluate(self) -> None:
-        cfg, env = self.cfg.train, self.env
+        """`eval_episodes` greedy episodes, up to N at a time across the envs."""
+        cfg, n = self.cfg.train, self.envs.n
+        first = self.p.evals * cfg.eval_episodes
         returns, successes = [], []
-        for i in range(cfg.eval_episodes):
-            obs, _ = env.reset(episode_seed(cfg.seed, 1, self.p.evals * cfg.eval_episodes + i))
-            state, done, total, success = None, False, 0.0, 0.0
-            while not done:
-                action, state = self.agent.act(obs, state, explore=False)
-                obs, reward, terminated, truncated, info = env.step(action)
-                done = terminated or truncated
-                total += reward
-                success = max(success, info["success"])
-            returns.append(total)
-            successes.append(success)
+        for start in range(0, cfg.eval_episodes, n):
+            count = min(n, cfg.eval_episodes - start)
+            seeds = {i: episode_seed(cfg.seed, 1, 0, first + start + i) for i in range(count)}
+            episodes = self._run_episodes(
+                seeds, lambda images, state: self.agent.act(images, state, explore=False),
+                lambda live: None)
+            for ep in episodes.values():
+                returns.append(float(ep["reward"].sum()))
+                successes.append(float(ep["success"].max()))
         self._last_eval = {"return": float(np.mean(returns)), "success": float(np.mean(successes)),
                            "episodes": len(returns)}
         self.logger.write(self.p.step, "eval", self._last_eval)

@@ -1,5 +1,8 @@
 """Real MuJoCo rendering of Meta-world and DMC: shapes, dtypes, upright non-blank frames, state."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -74,3 +77,47 @@ def test_unknown_task():
         make_env("metaworld/not-a-task")
     with pytest.raises(UnknownTaskError):
         make_env("atari/pong")
+
+
+def test_env_pool_matches_one_env_and_steps_in_parallel_workers():
+    from agents.envs.parallel import EnvPool, EnvSpec
+
+    spec = EnvSpec("dmc/cartpole-swingup", 64, 20, 2, "0")
+    one, pool = EnvPool(spec, 1), EnvPool(spec, 3)
+    pids = pool.pids
+    try:
+        assert len(set(pool.pids)) == 3 and pool.action_dim == one.action_dim
+        ref = one.reset({0: 7})[0][0]
+        got = pool.reset({0: 11, 1: 7, 2: 7})
+        assert np.array_equal(got[1][0]["image"], ref["image"])  # same seed, same frame
+        assert np.array_equal(got[1][0]["image"], got[2][0]["image"])
+        assert not np.array_equal(got[0][0]["image"], ref["image"])
+        action = np.full(one.action_dim, 0.5, np.float32)
+        for _ in range(3):
+            (obs, reward, *_), = one.step({0: action}).values()
+            steps = pool.step({1: action, 2: -action})  # a subset of the envs
+        assert set(steps) == {1, 2}
+        assert np.array_equal(steps[1][0]["image"], obs["image"]) and steps[1][1] == reward
+        assert steps[1][0]["image"].flags.owndata, "frames are copied out of shared memory"
+    finally:
+        one.close()
+        pool.close()
+    assert not [p for p in pids if os.path.exists(f"/proc/{p}")], "no worker outlives close()"
+
+
+def test_env_pool_names_the_env_that_failed_or_died():
+    from agents.envs.parallel import EnvPool, EnvSpec, EnvWorkerError
+
+    pool = EnvPool(EnvSpec("dmc/cartpole-swingup", 64, 20, 2, "0"), 2)
+    pids = pool.pids
+    try:
+        pool.reset({0: 1, 1: 2})
+        with pytest.raises(EnvWorkerError, match=r"env worker 1 \(dmc/cartpole-swingup\) failed"):
+            pool.step({0: np.zeros(1, np.float32), 1: np.zeros(7, np.float32)})
+        os.kill(pids[0], signal.SIGKILL)
+        with pytest.raises(EnvWorkerError, match=r"env worker 0 .* died with exit code -9"):
+            pool.step({0: np.zeros(1, np.float32)})
+    finally:
+        pool.close()
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read()

@@ -1,0 +1,14 @@
+"""Environments: the pixel suites (`suites`) and N of them in worker processes (`parallel`)."""
+
+from agents.envs.suites import (  # noqa: F401  (first: sets MUJOCO_GL before mujoco loads)
+    DMC_TASKS,
+    RENDER,
+    DMCEnv,
+    MetaWorldEnv,
+    Obs,
+    UnknownTaskError,
+    check_task,
+    configure_rendering,
+    make_env,
+    metaworld_task_names,
+)
