@@ -9,7 +9,14 @@ Rows (each figure the median of --reps timed repetitions after one warm-up):
   (batch 50 x 50, deter 1024, stoch 32x32, depth 48, MLPs 4x400) and at the `quick` preset;
 - env: environment steps/s with 64x64 rendering (random actions) on four tasks;
 - loop: end-to-end env steps/s of the `quick` (or --loop-preset) agent after prefill (render +
-  policy + one update every train_every steps), episodes shortened to 100 steps to keep it brief.
+  policy + one update every train_every steps), episodes shortened to 100 steps to keep it brief;
+  `--set env.num_envs=N` steps N envs in parallel workers;
+- act: latency of one batched policy step (encoder, RSSM step, actor) for N envs
+  (--act-envs), at the paper shapes;
+- matmul: a large matmul's TFLOP/s in fp32 and bf16 on this device, the arithmetic limit the
+  update rows' achieved TFLOP/s (FLOPs counted by torch's FlopCounterMode) sit beside;
+- concurrent: total env steps/s of K loop runs at once (--concurrent K, separate processes),
+  as the local executor places K runs on one device.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from agents.agent import Agent, resolve_device
 from agents.cli import Parser, positive_int
 from agents.config import make_config
 
-ROWS = ("update-paper", "update-quick", "env", "loop")
+ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent")
+DEFAULT_ROWS = ("update-paper", "update-quick", "env", "loop")
 ENV_TASKS = ("metaworld/lever-pull", "metaworld/hammer", "dmc/cartpole-swingup",
              "dmc/walker-walk")
 
@@ -73,7 +81,78 @@ def bench_update(preset: str, overrides: list[str], reps: int) -> dict:
              f"stoch {m.stoch}x{m.classes}, depth {m.depth}, MLP {m.mlp_layers}x{m.mlp_units}, "
              f"{sum(p.numel() for p in agent.parameters()) / 1e6:.1f}M params, "
              f"{cfg.train.precision}")
-    return {"row": f"update-{preset}", "shape": shape, **time_update(agent, batch, reps)}
+    timing = time_update(agent, batch, reps)
+    return {"row": f"update-{preset}", "shape": shape, **timing,
+            "tflop": (flop := update_flops(agent, batch)) / 1e12,
+            "tflop_per_s": flop / timing["total_s"] / 1e12}
+
+
+def update_flops(agent: Agent, batch) -> float:
+    """FLOPs of one full update (world model + behaviour), as torch counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        _, post = agent.update_world_model(agent.to_torch(batch))
+        agent.update_behaviour(post)
+    return float(counter.get_total_flops())
+
+
+def bench_act(overrides: list[str], envs: int, reps: int) -> dict:
+    cfg = make_config("paper", "metaworld/lever-pull", overrides)
+    agent = Agent(cfg, 4, resolve_device(cfg.train.device))
+    images = np.random.default_rng(0).integers(0, 255, (envs, 64, 64, 3), dtype=np.uint8)
+    sync = torch.cuda.synchronize if agent.device.type == "cuda" else (lambda: None)
+    times, state = [], None
+    with torch.no_grad():
+        for i in range(max(reps, 5) * 4 + 1):
+            sync()
+            t0 = time.perf_counter()
+            _, state = agent.act(images, state, explore=True)  # includes the copy to host
+            if i > 0:
+                times.append(time.perf_counter() - t0)
+    return {"row": "act", "shape": f"{envs} envs, paper shapes, {cfg.train.precision}",
+            "latency_ms": statistics.median(times) * 1e3}
+
+
+def bench_matmul(device: torch.device, reps: int) -> list[dict]:
+    n = 8192 if device.type == "cuda" else 2048
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        times = []
+        for i in range(reps + 1):
+            sync()
+            t0 = time.perf_counter()
+            a @ b
+            sync()
+            if i > 0:
+                times.append(time.perf_counter() - t0)
+        rows.append({"row": "matmul", "shape": f"{n}x{n} @ {n}x{n}, {dtype}".replace("torch.", ""),
+                     "tflop_per_s": 2 * n**3 / statistics.median(times) / 1e12})
+    return rows
+
+
+def bench_concurrent(preset: str, overrides: list[str], k: int) -> dict:
+    """K loop rows in K processes at once; their env steps/s summed."""
+    import os
+    import subprocess
+    import sys
+
+    outs = [tempfile.mktemp(suffix=".json") for _ in range(k)]
+    sets = [a for o in overrides for a in ("--set", o)]
+    procs = [subprocess.Popen([sys.executable, "-m", "agents.bench", "--rows", "loop",
+                               "--loop-preset", preset, "--json", out, *sets],
+                              stdout=subprocess.DEVNULL) for out in outs]
+    rates = []
+    for proc, out in zip(procs, outs, strict=True):
+        proc.wait()
+        with open(out) as f:
+            rates.append(json.load(f)["rows"][0]["env_steps_per_s"])
+        os.unlink(out)
+    return {"row": "concurrent", "shape": f"{k} x loop ({preset} preset) at once",
+            "env_steps_per_s": float(sum(rates))}
 
 
 def bench_env(task: str, steps: int, reps: int) -> dict:
@@ -120,7 +199,7 @@ def bench_loop(preset: str, overrides: list[str], episodes: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m agents.bench", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--rows", nargs="+", default=list(DEFAULT_ROWS), choices=ROWS)
     parser.add_argument("--reps", type=positive_int, default=3)
     parser.add_argument("--env-steps", type=positive_int, default=300)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -128,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
                              "train.device=cuda, train.precision=bf16)")
     parser.add_argument("--loop-preset", default="quick", choices=("smoke", "quick", "paper"),
                         help="preset of the loop row (paper: for timing a GPU cluster run)")
+    parser.add_argument("--act-envs", nargs="+", type=positive_int, default=[1, 4, 16],
+                        help="env counts of the act row")
+    parser.add_argument("--concurrent", type=positive_int, default=2,
+                        help="runs at once in the concurrent row")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     from agents.config import ConfigError
@@ -147,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             new = [bench_update(row.split("-")[1], args.overrides, args.reps)]
         elif row == "env":
             new = [bench_env(t, args.env_steps, args.reps) for t in ENV_TASKS]
+        elif row == "act":
+            new = [bench_act(args.overrides, n, args.reps) for n in args.act_envs]
+        elif row == "matmul":
+            new = bench_matmul(resolve_device(cfg.train.device), args.reps)
+        elif row == "concurrent":
+            new = [bench_concurrent(args.loop_preset, args.overrides, args.concurrent)]
         else:
             new = [bench_loop(args.loop_preset, args.overrides, episodes=2)]
         for r in new:
