@@ -1,7 +1,9 @@
 """The local executor: up to K runs at once, one fresh process each, with live progress.
 
-Each run gets cores / K threads: two runs that each take every core slow each other down
-several-fold. A run's output goes to `<results>/<run-id>/log.txt`. Ctrl-C or SIGTERM stops
+Each run gets cores / K threads and, where there are enough cores, its own K-th of them
+(CPU affinity, inherited by its env workers): two runs that each take every core slow each
+other down several-fold. With `train.device=cuda` the K runs share the GPU. A run's output
+goes to `<results>/<run-id>/log.txt`. Ctrl-C or SIGTERM stops
 every run (each records "interrupted" and keeps its last checkpoint) and leaves no process
 behind; the same command resumes them. A run whose process dies without a word (SIGKILL,
 the OOM killer) is recorded as interrupted too, and the other runs go on.
@@ -36,10 +38,27 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child(run: Run, results: str, threads: int) -> None:
-    """Entry point of a run's process: output to the run's log, signals to interrupts."""
+def cpu_shares(workers: int) -> list[set[int]]:
+    """Disjoint sets of this process's cores, one per worker slot (empty sets where there are
+    fewer cores than workers: those runs are not pinned). A run's env worker processes
+    inherit its set, so K runs on one GPU each keep their own CPU share for simulation."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return [set() for _ in range(workers)]
+    if len(cores) < workers:
+        return [set() for _ in range(workers)]
+    per = len(cores) // workers
+    return [set(cores[k * per:(k + 1) * per]) for k in range(workers)]
+
+
+def _child(run: Run, results: str, threads: int, cores: set[int]) -> None:
+    """Entry point of a run's process: its CPU share, output to the run's log, signals to
+    interrupts."""
     from agents.train import stop_on_signals
 
+    if cores:
+        os.sched_setaffinity(0, cores)
     _die_with_parent()
     stop_on_signals()
     directory = run_dir(Path(results), run)
@@ -156,21 +175,24 @@ def run_local(runs: list[Run], results: Path, workers: int, progress: bool = Tru
     for var in THREAD_VARS:  # inherited by the spawned interpreters before torch loads
         os.environ[var] = str(threads)
     ctx = mp.get_context("spawn")  # fresh interpreters: no inherited GL or torch thread state
+    shares = cpu_shares(workers)
+    free = list(range(workers))  # worker slots, each with its CPU share
     queue, active = list(runs), {}
     display = Display(len(runs), workers, progress)
     try:
         while queue or active:
-            while queue and len(active) < workers:
-                run = queue.pop(0)
-                proc = ctx.Process(target=_child, args=(run, str(results), threads),
-                                   name=f"run-{run.id}")
+            while queue and free:
+                run, slot = queue.pop(0), free.pop(0)
+                proc = ctx.Process(target=_child, name=f"run-{run.id}",
+                                   args=(run, str(results), threads, shares[slot]))
                 proc.start()
-                active[run.id] = (run, proc)
-            for key, (run, proc) in list(active.items()):
+                active[run.id] = (run, proc, slot)
+            for key, (run, proc, slot) in list(active.items()):
                 if proc.is_alive():
                     continue
                 proc.join()
                 del active[key]
+                free.append(slot)
                 name = f"{run.id} ({run.task} {run.label} seed {run.seed})"
                 if proc.exitcode == 0:
                     outcome["done"] += 1
@@ -183,11 +205,11 @@ def run_local(runs: list[Run], results: Path, workers: int, progress: bool = Tru
                     outcome["interrupted"] += 1
                     how = _record_death(run, results, proc)
                     display.finished(f"interrupted {name}: {how}; re-run to resume it")
-            display.refresh([r for r, _ in active.values()], results, outcome)
+            display.refresh([a[0] for a in active.values()], results, outcome)
             time.sleep(0.5)
     except KeyboardInterrupt:
         display.write("interrupted: stopping the runs; re-run the same command to resume")
-        _stop({k: p for k, (_, p) in active.items()})
+        _stop({k: a[1] for k, a in active.items()})
         raise
     finally:
         display.close()

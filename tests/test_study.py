@@ -131,3 +131,14 @@ def test_eight_concurrent_writers_leave_intact_files(tmp_path):
     for f in files:
         json.loads(f.read_text())  # every file parses: no torn writes
     assert not list(tmp_path.rglob("*.tmp")), "no temporary files left behind"
+
+
+def test_local_runs_get_disjoint_cpu_shares():
+    from study.local import cpu_shares
+
+    cores = os.sched_getaffinity(0)
+    shares = cpu_shares(len(cores))
+    assert all(len(s) == 1 for s in shares) and set().union(*shares) == cores
+    assert cpu_shares(len(cores) + 1) == [set()] * (len(cores) + 1), "too few cores: unpinned"
+    one = cpu_shares(1)
+    assert one == [cores]
