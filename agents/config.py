@@ -108,6 +108,7 @@ class TrainConfig:
     pretrain: int = 100  # updates right after prefill
     train_every: int = 5  # env steps per update
     eval_every: int = 10_000
+    eval_offset: int = 0  # first evaluation at this env step, then every eval_every after it
     eval_episodes: int = 10
     log_every: int = 1_000  # env steps between training-metric rows
     checkpoint_every: int = 10_000  # env steps; checkpoints land on episode boundaries
@@ -307,6 +308,8 @@ def validate(cfg: Config) -> None:
     need(cfg.model.mlp_layers >= 1, "model.mlp_layers must be >= 1")
     need(cfg.train.seed >= 0, f"train.seed must be >= 0, got {cfg.train.seed}")
     need(cfg.train.prefill >= 0 and cfg.train.pretrain >= 0, "train.prefill/pretrain must be >= 0")
+    need(0 <= cfg.train.eval_offset < cfg.train.eval_every,
+         "train.eval_offset must be in [0, train.eval_every)")
     need(0 < cfg.behaviour.discount <= 1, "behaviour.discount must be in (0, 1]")
     need(0 <= cfg.behaviour.lam <= 1, "behaviour.lam must be in [0, 1]")
     need(0 <= cfg.model.kl_balance <= 1, "model.kl_balance must be in [0, 1]")

@@ -108,7 +108,7 @@ class Trainer:
         self.replay = Replay(self.out / "replay", cfg.replay.capacity, cfg.replay.seq_len,
                              cfg.replay.prioritize_ends, self.rng)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
-        self.p = Progress(next_log=cfg.train.log_every)
+        self.p = Progress(next_log=cfg.train.log_every, next_eval=cfg.train.eval_offset)
         self.progress_bar = progress_bar
         self.heartbeat = Heartbeat(self.out, cfg.train.steps)
         self._last_eval: dict[str, float] = {}
@@ -284,7 +284,8 @@ class Trainer:
                            "episodes": len(returns)}
         self.logger.write(self.p.step, "eval", self._last_eval)
         self.p.evals += 1
-        self.p.next_eval = next_multiple(self.p.step, cfg.eval_every)
+        offset = cfg.eval_offset  # evaluations at offset + k * eval_every
+        self.p.next_eval = offset + next_multiple(self.p.step - offset, cfg.eval_every)
 
 
 def train(cfg: Config, out: str | Path, progress_bar: bool = True) -> dict[str, float]:

@@ -55,7 +55,8 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
             c = curves[(curves["task"] == task) & (curves["method"] == m)]
             if c.empty:
                 continue
-            ax.plot(c["step"], c["mean"], color=colours[m], label=m)
+            ax.plot(c["step"], c["mean"], color=colours[m], label=m,
+                    marker="o" if len(c) < 20 else None, markersize=3)
             ax.fill_between(c["step"], c["lo"], c["hi"], color=colours[m], alpha=0.2)
         _baseline(ax, (baseline or {}).get(task))
         if reference is not None and not (r := reference[reference["task"] == task]).empty:

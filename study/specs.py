@@ -50,6 +50,16 @@ OFFLINE_TASK = {"smoke": ("metaworld/lever-pull",), "quick": ("metaworld/lever-p
 OFFLINE_TASKS = {p: ("metaworld/lever-pull", "metaworld/hammer") for p in OFFLINE}
 
 DREAMER = ("dreamerv2", "fixed", {"w_o": 1.0, "w_r": 1.0, "w_d": 1.0})
+
+# dreamer_check: our DreamerV2 against the published per-seed curves (analyses/check.py).
+# Meta-world is evaluated where the APV reference was (5K, 15K, ...). quick is one smaller
+# model (the quick preset's) on cartpole-swingup to the first reference bin (30K frames):
+# a CPU background job of a few hours, labelled as a smaller model in the report.
+CHECK_TASKS = ("dmc/cartpole-swingup", "dmc/walker-walk", "dmc/cheetah-run", "dmc/reacher-easy",
+               "metaworld/drawer-open", "metaworld/handle-pull-side", "metaworld/lever-pull")
+CHECK = {"paper": {"train.eval_offset": "5000"},
+         "quick": {"train.steps": "30000", "train.eval_every": "10000",
+                   "train.checkpoint_every": "2000", "env.num_envs": "2"}}
 HARMONY = ("harmony", "harmony", {})
 
 STUDIES = {s.name: s for s in [
@@ -70,6 +80,11 @@ STUDIES = {s.name: s for s in [
            "metaworld/sweep-into", "dmc/cartpole-swingup", "dmc/walker-walk",
            "dmc/cheetah-run"), (DREAMER, HARMONY),
           overrides=OFFLINE, preset_tasks=OFFLINE_TASKS),
+    Study("dreamer_check", "Our DreamerV2 (fixed 1/1/1) against published DreamerV2 curves "
+          "(DMC: danijar/dreamerv2; Meta-world: APV with the paper's protocol)", CHECK_TASKS,
+          (DREAMER,), seeds={"smoke": 1, "quick": 1, "paper": 5}, overrides=CHECK,
+          preset_tasks={"smoke": ("dmc/cartpole-swingup",),
+                        "quick": ("dmc/cartpole-swingup",)}),
     Study("ablations", "HarmonyDream ablations: unrectified, dynamics weight fixed, "
           "uncertainty weighting, hand-tuned w_r = 100", ANALYSIS_TASKS,
           (HARMONY, ("harmony_unrectified", "harmony_unrectified", {}),

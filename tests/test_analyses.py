@@ -294,3 +294,37 @@ def test_online_summaries_carry_the_dreamerv2_reference_band():
     assert any("reference" in t.get_text() for t in fig.legends[0].get_texts())
     offline = summary.summarise(long_table("reward_rmse_horizon", {"a": np.ones(2)}), reps=200)
     assert offline.reference_band() is None
+
+
+def test_dreamer_check_computes_our_curves_as_the_references_do_and_gives_verdicts():
+    from analyses import check
+
+    rows = []
+    for seed, level in enumerate((500.0, 560.0)):  # within cartpole's 399-725 at 90-120K
+        for step in range(10_000, 130_001, 10_000):
+            rows.append({"task": "dmc/cartpole-swingup", "seed": seed, "step": step,
+                         "split": "episode", "metric": "return",
+                         "value": level if step > 90_000 else 0.0})
+        for step in range(5_000, 110_000, 10_000):  # lever-pull eval success, APV's steps
+            rows.append({"task": "metaworld/lever-pull", "seed": seed, "step": step,
+                         "split": "eval", "metric": "success", "value": 1.0})
+    table = pd.DataFrame(rows).assign(run_id=lambda d: d["task"] + d["seed"].astype(str),
+                                      study="dreamer_check", label="dreamerv2",
+                                      weighting="fixed", w_o=1.0, w_r=1.0, w_d=1.0,
+                                      state="done")[load.COLUMNS]
+    ours = check.our_curves(table)
+    cart = ours[ours["task"] == "dmc/cartpole-swingup"]
+    assert sorted(set(cart["step"])) == [30_000, 60_000, 90_000, 120_000, 150_000]
+    # The 120K bin holds the episodes ending in (90K, 120K]: 100K, 110K, 120K.
+    assert cart.query("step == 120000 and seed == 0")["value"].item() == 500.0
+    bands = check.reference_bands(set(ours["task"]))
+    assert set(bands["source"]) == {"dmc", "metaworld"}
+    v = check.verdicts(ours, bands).set_index(["task", "checkpoint"])
+    assert v.loc[("dmc/cartpole-swingup", 100_000), "verdict"] == "within"
+    assert v.loc[("dmc/cartpole-swingup", 100_000), "reference_step"] == 120_000
+    # Lever Pull's published success at 95K/105K is near 0: always succeeding is above it.
+    assert v.loc[("metaworld/lever-pull", 100_000), "verdict"] == "above"
+    assert ("dmc/cartpole-swingup", 250_000) not in v.index, "not reached: no verdict"
+    assert "**within** the reference seed range" in check.sentence(v.reset_index().iloc[0])
+    mwm = check.reference_bands({"metaworld/handle-pull-side"})
+    assert set(mwm["source"]) == {"metaworld_mwm"}, "no APV curve: the MWM one, labelled"

@@ -88,3 +88,9 @@ def test_cli_bad_input_exits_2_and_launches_nothing(tmp_path, args):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert not out.exists()
+
+
+def test_eval_offset_must_sit_inside_one_interval():
+    with pytest.raises(ConfigError, match="eval_offset"):
+        make_config("smoke", "dmc/cartpole-swingup", ["train.eval_offset=100",
+                                                      "train.eval_every=100"])

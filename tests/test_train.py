@@ -121,3 +121,10 @@ def test_resume_refuses_a_different_config(tmp_path):
         Trainer(make_config("smoke", DMC, [*FAST, "weighting.w_r=100"]), out)
     # Another thread count is the same run.
     Trainer(make_config("smoke", DMC, [*FAST[:-1], "train.threads=2"]), out).envs.close()
+
+
+def test_eval_offset_puts_evaluations_on_a_shifted_grid(tmp_path):
+    cfg = make_config("smoke", DMC, [*FAST, "train.eval_every=100", "train.eval_offset=50"])
+    train(cfg, tmp_path / "run", progress_bar=False)
+    evals = read_metrics(tmp_path / "run").query("split == 'eval'")["step"].tolist()
+    assert evals == [50, 150, 200]  # offset + k * every, and the end of the run
