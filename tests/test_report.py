@@ -56,3 +56,14 @@ def test_report_errors_are_one_line(finding2_results, tmp_path):
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
     assert "no runs of study 'finding1'" in proc.stderr
     assert not (finding2_results / "reports" / "finding1").exists()
+
+
+def test_dreamer_check_report_overlays_the_published_curves(tmp_path):
+    results, out = tmp_path / "results", tmp_path / "report"
+    run("study.run", "dreamer_check", "--preset", "smoke", "--results", str(results),
+        "--no-progress")
+    run("study.report", "dreamer_check", "--results", str(results), "--out", str(out),
+        "--reps", "200", "--no-progress")
+    html = (out / "dreamer_check.html").read_text()
+    assert "danijar/dreamerv2 @" in html and "No checkpoint reached yet" in html
+    assert (out / "figures" / "learning_curves_vs_reference.png").exists()
