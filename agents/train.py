@@ -319,6 +319,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
 
 
 def main(argv: list[str] | None = None) -> int:
+    from agents.envs.parallel import EnvWorkerError
     from agents.world_model import NonFiniteLossError
 
     try:
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except NonFiniteLossError as exc:
+    except (NonFiniteLossError, EnvWorkerError) as exc:
         print(f"error: {exc}; last good checkpoint kept in {args.out}", file=sys.stderr)
         return 1
     except OSError as exc:  # a full disk, a vanished mount: one line, the checkpoint is kept
