@@ -18,11 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from study.executors import THREAD_VARS, execute_run
+from study.executors import THREAD_VARS, RunBusyError, execute_run
 from study.grid import Run
 from study.results import read_status, run_dir
 
 EXIT_INTERRUPTED = 130
+EXIT_BUSY = 75  # another process holds the run (EX_TEMPFAIL)
 STOP_GRACE_S = 30.0  # time a run gets to record its state before it is killed
 
 
@@ -70,6 +71,9 @@ def _child(run: Run, results: str, threads: int, cores: set[int]) -> None:
         execute_run(run, results, threads)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
+    except RunBusyError as exc:
+        print(exc)
+        sys.exit(EXIT_BUSY)
     except Exception:
         import traceback
 
@@ -169,7 +173,7 @@ def run_local(runs: list[Run], results: Path, workers: int, progress: bool = Tru
     cores = os.cpu_count() or 1
     workers = max(1, min(workers, len(runs)))
     threads = max(1, cores // workers)
-    outcome = {"done": 0, "failed": 0, "interrupted": 0}
+    outcome = {"done": 0, "failed": 0, "interrupted": 0, "elsewhere": 0}
     if not runs:
         return outcome
     for var in THREAD_VARS:  # inherited by the spawned interpreters before torch loads
@@ -197,6 +201,9 @@ def run_local(runs: list[Run], results: Path, workers: int, progress: bool = Tru
                 if proc.exitcode == 0:
                     outcome["done"] += 1
                     display.finished(None)
+                elif proc.exitcode == EXIT_BUSY:
+                    outcome["elsewhere"] += 1
+                    display.finished(f"skipped {name}: another process is training it")
                 elif proc.exitcode == 1:
                     outcome["failed"] += 1
                     detail = (read_status(run_dir(results, run)) or {}).get("error", "")

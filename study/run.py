@@ -152,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
-    interrupted = outcome.get("interrupted", 0)
+    interrupted, elsewhere = outcome.get("interrupted", 0), outcome.get("elsewhere", 0)
     print(f"{args.study}: {outcome['done']} finished, {outcome['failed']} failed"
-          + (f", {interrupted} interrupted (re-run to resume)" if interrupted else ""))
+          + (f", {interrupted} interrupted (re-run to resume)" if interrupted else "")
+          + (f", {elsewhere} left to another process training them" if elsewhere else ""))
     return 1 if outcome["failed"] or interrupted else 0
 
 

@@ -47,7 +47,7 @@ def run_slurm(runs: list[Run], results: Path, options: dict, wait: bool,
                               [cpus] * len(runs))
     for run, j in zip(runs, jobs, strict=True):
         print(f"submitted {j.job_id}: {run.id} {run.task} {run.label} seed {run.seed}")
-    outcome = {"done": 0, "failed": 0, "job_ids": [j.job_id for j in jobs]}
+    outcome = {"done": 0, "failed": 0, "elsewhere": 0, "job_ids": [j.job_id for j in jobs]}
     if not wait:
         return outcome
     from tqdm import tqdm
@@ -58,6 +58,10 @@ def run_slurm(runs: list[Run], results: Path, options: dict, wait: bool,
             j.result()
             outcome["done"] += 1
         except Exception as exc:  # submitit: FailedJobError, UncompletedJobError
+            if "RunBusyError" in str(exc):  # another process trains it: not a failure
+                outcome["elsewhere"] += 1
+                print(f"skipped {j.job_id} ({run.id}): another process is training it")
+                continue
             outcome["failed"] += 1
             # The run's own status names the error; submitit's message ends with a log path.
             state, detail = run_state(run_dir(Path(results), run))

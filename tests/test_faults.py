@@ -209,3 +209,25 @@ def test_full_disk_fails_cleanly_and_keeps_the_checkpoint(small_disk):
     state = checkpoint.load(out / "ckpt.pt")  # the last good checkpoint is whole
     assert state["progress"]["step"] > 0 and not state["progress"]["done"]
     assert not [p for p in out.rglob("*") if ".tmp" in p.name], "no half-written files"
+
+
+@pytest.mark.slow
+def test_a_run_held_by_another_process_is_left_to_it(tmp_path):
+    """Two study.run commands that share a run: only the one holding its lock trains it."""
+    import fcntl
+
+    from study.grid import expand
+
+    runs = expand(*GRID[:1], preset="smoke", seeds=1, tasks=[DMC],
+                  overrides=[GRID[i + 1] for i, a in enumerate(GRID) if a == "--set"])
+    busy = tmp_path / runs[0].id
+    busy.mkdir(parents=True)
+    with open(busy / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a concurrent study.run would
+        out, err = study(*GRID, results=tmp_path).communicate(timeout=600)
+    assert "1 finished, 0 failed, 1 left to another process" in out, out + err
+    assert "another process is training it" in out
+    # Only its log (which says why) is written: no status, config, metrics or checkpoint.
+    assert sorted(p.name for p in busy.iterdir()) == [".lock", "log.txt"]
+    assert "another process" in (busy / "log.txt").read_text()
+    assert statuses(tmp_path)[runs[1].id]["state"] == "done"
