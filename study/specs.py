@@ -37,8 +37,8 @@ def fixed(w_r: float) -> Weighting:
 # trains a world model on one scripted-expert dataset per task and is scored on held-out
 # episodes: the world-model mechanism behind each finding, measurable in minutes.
 # quick (calibrated on 2 cores, see README): 40 episodes per task (noise 0 / 0.5 / 1.0), 8 held
-# out, 300 updates at batch 8 x 50 (about 6 min per run on one core), evaluated every 100:
-# finding1 in about 41 min. HarmonyDream's s_i barely move in 300 updates (Adam steps them by
+# out, 300 updates at batch 8 x 50 (about 3.7 min per run on one core), evaluated every 100:
+# finding1 in about 25 min (2026-11-23). HarmonyDream's s_i barely move in 300 updates (Adam steps them by
 # <= lr each), so harmony vs DreamerV2 cannot separate at this scale; the README says so.
 OFFLINE = {
     "smoke": {"train.mode": "offline", "offline.episodes": "12", "offline.heldout": "2",
