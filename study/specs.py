@@ -38,8 +38,9 @@ def fixed(w_r: float) -> Weighting:
 # episodes: the world-model mechanism behind each finding, measurable in minutes.
 # quick (calibrated on 2 cores, see README): 40 episodes per task (noise 0 / 0.5 / 1.0), 8 held
 # out, 300 updates at batch 8 x 50 (about 3.7 min per run on one core), evaluated every 100:
-# finding1 in about 25 min (2026-11-23). HarmonyDream's s_i barely move in 300 updates (Adam steps them by
-# <= lr each), so harmony vs DreamerV2 cannot separate at this scale; the README says so.
+# finding1 in about 25 min (2026-11-23). HarmonyDream's s_i barely move in 300 updates (Adam
+# steps them by <= lr each), so harmony vs DreamerV2 cannot separate at this scale; nor does
+# any model yet beat a constant reward predictor over the imagination horizon (README).
 OFFLINE = {
     "smoke": {"train.mode": "offline", "offline.episodes": "12", "offline.heldout": "2",
               "offline.updates": "30", "offline.eval_every": "10"},
