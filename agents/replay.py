@@ -76,6 +76,8 @@ class Replay:
         assert self.dir is not None
         self.episodes.clear()
         self.num_steps = 0
+        for stale in self.dir.glob("*.tmp.npz"):  # a write cut short by a kill
+            stale.unlink()
         for path in sorted(self.dir.glob("ep_*.npz")):
             if int(path.stem.split("_")[1]) >= num_saved:
                 path.unlink()
@@ -83,8 +85,6 @@ class Replay:
             with np.load(self.dir / f"ep_{index:06d}.npz") as data:
                 self._hold({k: data[k] for k in KEYS})
         self.num_saved = num_saved
-        for stale in self.dir.glob("*.tmp.npz"):
-            stale.unlink()
 
     def ready(self) -> bool:
         """True once an episode is long enough to sample one training sequence from."""

@@ -231,3 +231,21 @@ def test_a_run_held_by_another_process_is_left_to_it(tmp_path):
     assert sorted(p.name for p in busy.iterdir()) == [".lock", "log.txt"]
     assert "another process" in (busy / "log.txt").read_text()
     assert statuses(tmp_path)[runs[1].id]["state"] == "done"
+
+
+def test_replay_restore_survives_an_episode_write_cut_short(tmp_path):
+    """A SIGKILL during an episode's write leaves ep_N.tmp.npz; resuming must not trip on it."""
+    import numpy as np
+
+    from agents.replay import Replay
+
+    replay = Replay(tmp_path, 10_000, 5, True, np.random.default_rng(0))
+    ep = {"image": np.zeros((6, 4, 4, 3), np.uint8), "state": np.zeros((6, 2), np.float32),
+          "action": np.zeros((6, 1), np.float32), "reward": np.zeros(6, np.float32),
+          "success": np.zeros(6, np.float32)}
+    replay.add(ep)
+    replay.add(ep)
+    (tmp_path / "ep_000002.tmp.npz").write_bytes(b"PK\x03\x04 half a zip")
+    again = Replay(tmp_path, 10_000, 5, True, np.random.default_rng(0))
+    again.restore(1)
+    assert len(again) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["ep_000000.npz"]

@@ -78,7 +78,8 @@ def test_resume_after_sigkill(tmp_path, num_envs):
     assert json.loads((out / "status.json").read_text())["state"] == "running"
     assert not checkpoint.load(out / "ckpt.pt")["progress"]["done"]
 
-    subprocess.run(cli(out, *envs), check=True, capture_output=True, timeout=600)
+    again = subprocess.run(cli(out, *envs), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
     got = read_metrics(out)
     for split in ("eval", "episode"):
         steps = got[got["split"] == split]["step"].tolist()

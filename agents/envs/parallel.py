@@ -126,6 +126,7 @@ class EnvPool:
                     raise EOFError
             kind, payload = conn.recv()
         except (EOFError, OSError):
+            proc.join(5)  # reap it, so its exit code is known
             raise EnvWorkerError(f"env worker {i} ({self.spec.task}) died with exit code "
                                  f"{proc.exitcode}") from None
         if kind == "error":
