@@ -152,8 +152,15 @@ def test_time_limit_signal_requeues_and_resumes(tmp_path):
     jobs = submitted(proc.stdout)
     # Held, the run outlives its time limit; the signal arrives, it records "interrupted"
     # (submitit's exit) and the job goes back to the queue.
-    wait_for(lambda: all(status_of(tmp_path, r)["state"] == "interrupted" for r in jobs),
-             "the time-limit signal", timeout=240, every=1)
+    # (A signal that lands while a run is still starting leaves no status; its job is then
+    # seen back in the queue, waiting for its begin time.)
+    def signalled(run_id: str) -> bool:
+        requeued = subprocess.run(["squeue", "-h", "-j", jobs[run_id], "-o", "%r"],
+                                  capture_output=True, text=True).stdout
+        return status_of(tmp_path, run_id)["state"] == "interrupted" or "BeginTime" in requeued
+
+    wait_for(lambda: all(signalled(r) for r in jobs), "the time-limit signal", timeout=240,
+             every=1)
     hold.unlink()
 
     def finished():
