@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from agents.lifetime import die_with_parent
 from study.executors import THREAD_VARS, RunBusyError, execute_run
 from study.grid import Run
 from study.results import read_status, run_dir
@@ -25,18 +26,6 @@ from study.results import read_status, run_dir
 EXIT_INTERRUPTED = 130
 EXIT_BUSY = 75  # another process holds the run (EX_TEMPFAIL)
 STOP_GRACE_S = 30.0  # time a run gets to record its state before it is killed
-
-
-def _die_with_parent() -> None:
-    """Linux: have the kernel send SIGTERM to this process if its parent dies (even by
-    SIGKILL), so no run outlives the executor that started it."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def cpu_shares(workers: int) -> list[set[int]]:
@@ -60,7 +49,7 @@ def _child(run: Run, results: str, threads: int, cores: set[int]) -> None:
 
     if cores:
         os.sched_setaffinity(0, cores)
-    _die_with_parent()
+    die_with_parent(signal.SIGTERM)  # SIGTERM: the run records "interrupted" first
     stop_on_signals()
     directory = run_dir(Path(results), run)
     directory.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from agents.envs.suites import make_env
+from agents.lifetime import die_with_parent
 
 
 class EnvWorkerError(RuntimeError):
@@ -42,17 +43,8 @@ class EnvSpec:
                         self.camera, self.render)
 
 
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _worker(spec: EnvSpec, index: int, conn, shm_name: str) -> None:
-    _die_with_parent()
+    die_with_parent(signal.SIGKILL)  # a simulator has nothing to save
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     shm = SharedMemory(name=shm_name)
     frame = np.ndarray((spec.image_size, spec.image_size, 3), np.uint8, buffer=shm.buf)

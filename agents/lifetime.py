@@ -1,0 +1,16 @@
+"""Child processes that do not outlive their parent."""
+
+from __future__ import annotations
+
+import signal
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
+    """Linux: have the kernel send `sig` to this process when its parent dies, even by
+    SIGKILL (prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
+    except (OSError, AttributeError):
+        pass
