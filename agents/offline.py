@@ -108,6 +108,7 @@ class OfflineTrainer:
             on_episode=lambda i, n: write_status(self.out, "running", step=0, phase="expert data",
                                                  collected=i, episodes=n))
         self.train_eps, self.heldout = experts.split(cfg, episodes)
+        self.baseline = mean_reward(self.train_eps)  # the constant predictor's reward
         self.device = resolve_device(cfg.train.device)
         self.agent = Agent(cfg, episodes[0]["action"].shape[-1], self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
@@ -139,7 +140,7 @@ class OfflineTrainer:
         metrics = heldout_metrics(self.agent.wm, self.heldout, self.cfg.offline.context,
                                   self.device, horizon=self.cfg.behaviour.horizon,
                                   every=self.cfg.offline.horizon_every,
-                                  baseline=mean_reward(self.train_eps))
+                                  baseline=self.baseline)
         self.agent.wm.train()
         self.logger.write(self.p.updates, "eval", metrics)
         self.p.done = self.p.updates >= self.cfg.offline.updates

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from analyses import reference, stats
+from analyses import check, stats
 from analyses.load import metric
 
 SCORE_LABEL = "score (Meta-world success rate; DMC return / 1000)"
@@ -78,15 +79,12 @@ class Summary:
         30K-frame bins (our curves are eval returns: the same policy, a different average)."""
         if not self.higher_is_better:
             return None
-        tasks = set(self.scores["task"])
-        frames = []
-        for kind, scale in (("metaworld", 1.0), ("dmc", 1000.0)):
-            b = reference.band(reference.dreamerv2_curves(kind))
-            b = b[b["task"].isin(tasks)]
-            if not b.empty:
-                b = b.assign(**{k: b[k] / scale for k in ("mean", "lo", "hi")})
-                frames.append(b.assign(label=reference.REFERENCE_LABEL[kind]))
-        return pd.concat(frames, ignore_index=True) if frames else None
+        bands = check.reference_bands(set(self.scores["task"]))
+        bands = bands[bands["source"] != "metaworld_mwm"]  # not the paper's protocol
+        if bands.empty:
+            return None
+        scale = np.where(bands["source"] == "dmc", 1000.0, 1.0)
+        return bands.assign(**{k: bands[k] / scale for k in ("mean", "lo", "hi")})
 
     def baseline_levels(self) -> dict[str, float] | None:
         """Offline: the constant predictor's RMSE per task (and "all tasks"), for figures."""
