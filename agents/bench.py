@@ -31,9 +31,10 @@ import time
 import numpy as np
 import torch
 
-from agents.agent import Agent, resolve_device
 from agents.cli import Parser, positive_int
 from agents.config import make_config
+from agents.dreamerv2.agent import Agent
+from agents.learner import resolve_device
 
 ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent")
 DEFAULT_ROWS = ("update-paper", "update-quick", "env", "loop")

@@ -43,6 +43,7 @@ class ReplayConfig:
 
 @dataclass
 class ModelConfig:
+    agent: str = "dreamerv2"  # dreamerv2 | dreamerv3 (agents/families.py)
     deter: int = 1024
     hidden: int = 1024
     stoch: int = 32
@@ -58,6 +59,13 @@ class ModelConfig:
     eps: float = 1e-5
     clip: float = 100.0
     weight_decay: float = 1e-6
+    # DreamerV3 only: KL split into dyn and rep terms with free bits, categorical unimix,
+    # two-hot symlog bins of the reward head (and critic).
+    dyn_scale: float = 0.5
+    rep_scale: float = 0.1
+    free_bits: float = 1.0
+    unimix: float = 0.01
+    bins: int = 255
 
 
 @dataclass
@@ -72,7 +80,14 @@ class BehaviourConfig:
     weight_decay: float = 1e-6
     actor_entropy: float = 1e-4
     actor_min_std: float = 0.1
-    target_every: int = 100  # updates between hard copies of the slow critic
+    target_every: int = 100  # updates between slow-critic updates
+    target_fraction: float = 1.0  # slow <- f * critic + (1 - f) * slow (1: a hard copy)
+    # DreamerV3 only: returns scaled by their 5th-95th percentile range (EMA), and the critic
+    # regularised towards the slow critic.
+    retnorm_decay: float = 0.99
+    retnorm_low: float = 5.0
+    retnorm_high: float = 95.0
+    slowreg: float = 1.0
 
 
 @dataclass
@@ -150,6 +165,50 @@ PAPER_DMC = {
     "train.prefill": 1_000,
 }
 
+# DreamerV3, the official `atari100k` config of the HarmonyDream code (dreamerv3-jax,
+# configs.yaml): deter 512, CNN depth 32, 2 x 512 MLPs, batch 16 x 64, model Adam lr 1e-4 eps
+# 1e-8 clip 1000, actor/critic lr 3e-5 eps 1e-5 clip 100, horizon 333 (discount 1 - 1/333),
+# lambda 0.95, entropy 3e-4, slow critic 0.02 per update, fp32.
+PAPER_V3 = {
+    "replay.batch_size": 16,
+    "replay.seq_len": 64,
+    "replay.prioritize_ends": False,
+    "model.deter": 512,
+    "model.hidden": 512,
+    "model.depth": 32,
+    "model.mlp_layers": 2,
+    "model.mlp_units": 512,
+    "model.lr": 1e-4,
+    "model.eps": 1e-8,
+    "model.clip": 1000.0,
+    "model.weight_decay": 0.0,
+    "behaviour.discount": 1 - 1 / 333,
+    "behaviour.actor_lr": 3e-5,
+    "behaviour.critic_lr": 3e-5,
+    "behaviour.weight_decay": 0.0,
+    "behaviour.actor_entropy": 3e-4,
+    "behaviour.target_every": 1,
+    "behaviour.target_fraction": 0.02,
+}
+
+# Atari 100K (DreamerV3's protocol): 64 x 64 colour, action repeat 4 (max over the last two
+# frames), 108,000-frame episode cap; 101K agent steps (404K frames), one update per agent step
+# (train ratio 1024 = batch 16 x 64 per env step), evaluation every 5K agent steps over 100
+# episodes. train.steps and train_every count frames, as everywhere in this project.
+PAPER_ATARI = {
+    "env.action_repeat": 4,
+    "env.episode_length": 108_000,
+    "env.camera": "none",
+    "train.steps": 404_000,
+    "train.prefill": 0,
+    "train.pretrain": 0,
+    "train.train_every": 4,
+    "train.eval_every": 20_000,
+    "train.eval_episodes": 100,
+    "train.log_every": 4_000,
+    "train.checkpoint_every": 20_000,
+}
+
 QUICK = {
     "replay.batch_size": 16,
     "replay.seq_len": 50,
@@ -195,11 +254,27 @@ SMOKE = {
 PRESETS = ("smoke", "quick", "paper")
 
 
+SUITES = ("metaworld", "dmc", "atari")
+AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them
+
+
 def suite_of(task: str) -> str:
     suite, _, name = task.partition("/")
-    if suite not in ("metaworld", "dmc") or not name:
-        raise ConfigError(f"bad task {task!r}: expected metaworld/<task> or dmc/<domain>-<task>")
+    if suite not in SUITES or not name:
+        raise ConfigError(f"bad task {task!r}: expected metaworld/<task>, "
+                          "dmc/<domain>-<task> or atari/<game>")
     return suite
+
+
+def _agent_of(overrides: list[str] | dict[str, Any]) -> str:
+    """The agent family an override list asks for (its defaults go in before the preset)."""
+    items = overrides.items() if isinstance(overrides, dict) else (
+        item.partition("=")[::2] for item in overrides)
+    agent = "dreamerv2"
+    for key, value in items:
+        if str(key).strip() == "model.agent":
+            agent = str(value).strip()
+    return agent
 
 
 def make_config(
@@ -212,14 +287,22 @@ def make_config(
         raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     cfg = Config(preset=preset)
     cfg.env.task = task
+    overrides = overrides or {}
+    if _agent_of(overrides) == "dreamerv3":
+        apply_overrides(cfg, {"model.agent": "dreamerv3", **PAPER_V3})
     if suite_of(task) == "dmc":
         apply_overrides(cfg, PAPER_DMC)
         cfg.env.camera = "0"
+    elif suite_of(task) == "atari":
+        apply_overrides(cfg, PAPER_ATARI)
     if preset == "quick":
         apply_overrides(cfg, QUICK)
     elif preset == "smoke":
         apply_overrides(cfg, SMOKE)
-    apply_overrides(cfg, overrides or {})
+        if suite_of(task) == "atari":  # 100 agent steps at action repeat 4
+            apply_overrides(cfg, {"env.episode_length": 400, "train.steps": 1200,
+                                  "train.eval_every": 400, "train.checkpoint_every": 400})
+    apply_overrides(cfg, overrides)
     validate(cfg)
     return cfg
 
@@ -282,6 +365,14 @@ def validate(cfg: Config) -> None:
         check_task(cfg.env.task)
     except UnknownTaskError as exc:
         raise ConfigError(str(exc)) from None
+    need(cfg.model.agent in AGENTS,
+         f"unknown agent {cfg.model.agent!r}; choose from {', '.join(AGENTS)}")
+    need(not (suite_of(cfg.env.task) == "atari" and cfg.model.agent != "dreamerv3"),
+         "atari/ tasks have discrete actions: use the dreamerv3 agent (--agent dreamerv3)")
+    need(0 < cfg.behaviour.target_fraction <= 1, "behaviour.target_fraction must be in (0, 1]")
+    need(0 <= cfg.behaviour.retnorm_low < cfg.behaviour.retnorm_high <= 100,
+         "behaviour.retnorm_low/high must satisfy 0 <= low < high <= 100")
+    need(cfg.model.bins >= 3 and cfg.model.bins % 2 == 1, "model.bins must be odd and >= 3")
     need(cfg.weighting.name in WEIGHTINGS,
          f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTINGS)}")
     for name in ("w_o", "w_r", "w_d"):
@@ -318,6 +409,7 @@ def validate(cfg: Config) -> None:
     need(cfg.train.mode in ("online", "offline"), "train.mode must be online or offline")
     if cfg.train.mode == "offline":
         o = cfg.offline
+        need(cfg.model.agent == "dreamerv2", "train.mode=offline runs the dreamerv2 agent")
         need(cfg.env.task.startswith("metaworld/"),
              "train.mode=offline needs a Meta-world task (its scripted experts make the data)")
         need(0 < o.heldout < o.episodes, "offline.heldout must be in (0, offline.episodes)")
@@ -338,6 +430,9 @@ def validate(cfg: Config) -> None:
          "env.episode_length must be a multiple of env.action_repeat")
     need(cfg.replay.seq_len <= cfg.env.episode_length // cfg.env.action_repeat + 1,
          "replay.seq_len is longer than an episode")
+    if cfg.model.agent == "dreamerv3":
+        need(cfg.env.image_size in (32, 64, 128), "dreamerv3 needs env.image_size 32, 64 or 128")
+        return
     # The decoder's transposed convolutions must land exactly on the image size.
     size = 1
     for k in cfg.model.dec_kernels:

@@ -22,7 +22,7 @@ import numpy as np
 from agents.config import Config
 from agents.envs import make_env  # first: it sets MUJOCO_GL before metaworld imports mujoco
 from agents.logger import atomic_write_text
-from agents.replay import KEYS, Episode, EpisodeBuilder
+from agents.replay import Episode, EpisodeBuilder, with_terminal
 
 DATA_SEED = 12345  # fixed: the dataset is the same whatever the run's seed
 # Meta-world's scripted policies warn on every step whose raw action exceeds [-1, 1]; the env
@@ -103,7 +103,7 @@ def load_or_collect(cfg: Config, root: str | Path, progress: bool = True,
     episodes = []
     for path in paths:
         with np.load(path) as data:
-            episodes.append({k: data[k] for k in KEYS})
+            episodes.append(with_terminal({k: data[k] for k in data.files}))
     return episodes
 
 

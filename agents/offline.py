@@ -23,11 +23,11 @@ import torch
 
 from agents import checkpoint, experts
 from agents.config import Config
+from agents.learner import preprocess
 from agents.logger import MetricsLogger, atomic_write_text
 from agents.replay import Episode, Replay, batches_by_length
+from agents.rundir import check_config, set_threads
 from agents.status import Heartbeat, hold_if_requested, status_on_error, write_status
-from agents.train import check_config, set_threads
-from agents.world_model import preprocess
 
 
 @dataclass
@@ -94,7 +94,8 @@ def heldout_metrics(wm, episodes: list[Episode], context: int, device, batch: in
 
 class OfflineTrainer:
     def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
-        from agents.agent import Agent, resolve_device
+        from agents.families import make_agent
+        from agents.learner import resolve_device
 
         self.cfg, self.out, self.progress_bar = cfg, Path(out), progress_bar
         self.out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +111,7 @@ class OfflineTrainer:
         self.train_eps, self.heldout = experts.split(cfg, episodes)
         self.baseline = mean_reward(self.train_eps)  # the constant predictor's reward
         self.device = resolve_device(cfg.train.device)
-        self.agent = Agent(cfg, episodes[0]["action"].shape[-1], self.device)
+        self.agent = make_agent(cfg, episodes[0]["action"].shape[-1], self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
         self.replay = Replay(None, cfg.replay.capacity, cfg.replay.seq_len,
                              cfg.replay.prioritize_ends, self.rng)

@@ -5,6 +5,8 @@ Layout of an episode (DreamerV2 convention), arrays of length T+1:
   action[t]            the action that led to t (zeros at t=0)
   reward[t]            the reward received on arriving at t (0 at t=0)
   success[t]           task success flag at t
+  terminal[t]          1 where the episode ended in a true terminal state (Atari game over;
+                       never on Meta-world / DMC, whose episodes are only cut by time)
 Each finished episode is also written to `<dir>/ep_NNNNNN.npz` (atomically), so a resumed
 run reloads exactly the episodes its checkpoint knew about.
 """
@@ -20,7 +22,7 @@ import numpy as np
 from agents.logger import writing
 
 Episode = dict[str, np.ndarray]
-KEYS = ("image", "state", "action", "reward", "success")
+KEYS = ("image", "state", "action", "reward", "success", "terminal")
 
 
 def episode_length(ep: Episode) -> int:
@@ -35,6 +37,14 @@ def batches_by_length(episodes: list[Episode], size: int):
     for group in by_length.values():
         for start in range(0, len(group), size):
             yield group[start:start + size]
+
+
+def with_terminal(episode: Episode) -> Episode:
+    """The episode's KEYS, with an all-zero `terminal` where it has none (episodes and
+    datasets saved before the key existed)."""
+    out = {k: episode[k] for k in KEYS if k in episode}
+    out.setdefault("terminal", np.zeros(len(episode["reward"]), np.float32))
+    return out
 
 
 class Replay:
@@ -55,7 +65,7 @@ class Replay:
         return len(self.episodes)
 
     def add(self, episode: Episode) -> None:
-        episode = {k: np.asarray(episode[k]) for k in KEYS}
+        episode = with_terminal({k: np.asarray(v) for k, v in episode.items()})
         if self.dir:
             path = self.dir / f"ep_{self.num_saved:06d}.npz"
             tmp = path.with_suffix(".tmp.npz")
@@ -83,7 +93,7 @@ class Replay:
                 path.unlink()
         for index in range(num_saved):
             with np.load(self.dir / f"ep_{index:06d}.npz") as data:
-                self._hold({k: data[k] for k in KEYS})
+                self._hold(with_terminal({k: data[k] for k in data.files}))
         self.num_saved = num_saved
 
     def ready(self) -> bool:
@@ -118,11 +128,11 @@ class EpisodeBuilder:
     def __init__(self, obs, action_dim: int):
         self.data = {"image": [obs["image"]], "state": [obs["state"]],
                      "action": [np.zeros(action_dim, np.float32)], "reward": [0.0],
-                     "success": [0.0]}
+                     "success": [0.0], "terminal": [0.0]}
 
-    def add(self, obs, action, reward, success) -> None:
+    def add(self, obs, action, reward, success, terminal: bool = False) -> None:
         for k, v in (("image", obs["image"]), ("state", obs["state"]), ("action", action),
-                     ("reward", reward), ("success", success)):
+                     ("reward", reward), ("success", success), ("terminal", float(terminal))):
             self.data[k].append(v)
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -130,4 +140,5 @@ class EpisodeBuilder:
         out["action"] = out["action"].astype(np.float32)
         out["reward"] = out["reward"].astype(np.float32)
         out["success"] = out["success"].astype(np.float32)
+        out["terminal"] = out["terminal"].astype(np.float32)
         return out

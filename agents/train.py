@@ -22,9 +22,10 @@ import numpy as np
 
 from agents import checkpoint
 from agents.cli import Parser
-from agents.config import Config, ConfigError, config_from_dict, identity, make_config
-from agents.logger import MetricsLogger, atomic_write_text
+from agents.config import Config, ConfigError, make_config
+from agents.logger import MetricsLogger
 from agents.replay import EpisodeBuilder
+from agents.rundir import check_config, set_threads
 from agents.status import Heartbeat, describe, hold_if_requested, status_on_error, write_status
 
 
@@ -53,13 +54,6 @@ def next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
 
 
-def set_threads(threads: int) -> None:
-    import torch
-
-    if threads > 0:
-        torch.set_num_threads(threads)
-
-
 def stop_on_signals() -> None:
     """SIGINT and SIGTERM (Ctrl-C, `kill`, the local executor stopping) stop a run as one
     KeyboardInterrupt: its status says interrupted and it resumes from its last checkpoint.
@@ -75,23 +69,13 @@ def stop_on_signals() -> None:
         signal.signal(sig, handler)
 
 
-def check_config(out: Path, cfg: Config) -> None:
-    """Write config.json, or refuse a directory that holds a run with another config."""
-    path = out / "config.json"
-    if path.exists():
-        theirs = config_from_dict(json.loads(path.read_text()))
-        if identity(theirs) != identity(cfg):
-            raise ConfigError(f"{out} holds a run with a different config; use another --out")
-    else:
-        atomic_write_text(path, cfg.to_json())
-
-
 class Trainer:
     def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
         import torch
 
-        from agents.agent import Agent, resolve_device
         from agents.envs.parallel import EnvPool, EnvSpec
+        from agents.families import make_agent
+        from agents.learner import resolve_device
         from agents.replay import Replay
 
         self.cfg, self.out = cfg, Path(out)
@@ -103,7 +87,7 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         self.envs = EnvPool(EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat,
                                     e.camera, e.render), e.num_envs)
-        self.agent = Agent(cfg, self.envs.action_dim, self.device)
+        self.agent = make_agent(cfg, self.envs.action_dim, self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
         self.replay = Replay(self.out / "replay", cfg.replay.capacity, cfg.replay.seq_len,
                              cfg.replay.prioritize_ends, self.rng)
@@ -206,7 +190,7 @@ class Trainer:
             steps = self.envs.step({i: actions[order.index(i)] for i in live})
             for i, (o, reward, terminated, truncated, info) in steps.items():
                 obs[i] = o
-                episodes[i].add(o, actions[order.index(i)], reward, info["success"])
+                episodes[i].add(o, actions[order.index(i)], reward, info["success"], terminated)
                 if terminated or truncated:
                     active.discard(i)
             on_step(len(live))
@@ -215,8 +199,10 @@ class Trainer:
     def _explore(self, images: np.ndarray, state):
         """Random actions during prefill, then the exploring policy."""
         if self.p.step < self.cfg.train.prefill:
-            shape = (len(images), self.envs.action_dim)
-            return self.rng.uniform(-1, 1, shape).astype(np.float32), state
+            n, dim = len(images), self.envs.action_dim
+            if self.envs.discrete:  # uniform over the actions, one-hot
+                return np.eye(dim, dtype=np.float32)[self.rng.integers(0, dim, n)], state
+            return self.rng.uniform(-1, 1, (n, dim)).astype(np.float32), state
         return self.agent.act(images, state, explore=True)
 
     def collect_round(self, bar) -> None:
@@ -320,7 +306,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
 
 def main(argv: list[str] | None = None) -> int:
     from agents.envs.parallel import EnvWorkerError
-    from agents.world_model import NonFiniteLossError
+    from agents.learner import NonFiniteLossError
 
     try:
         cfg, args = parse_args(argv)

@@ -4,6 +4,10 @@ Each weighting is one small nn.Module. Its learnable scalars (if any) are parame
 go into the world-model optimiser with everything else and train in the same backward pass.
 `forward(losses)` takes the raw losses {"obs", "rew", "dyn"} and returns the total plus a dict
 of logged scalars: each raw loss, each effective weight and, for learned weightings, each s_i.
+
+An agent family may give a loss a base scale and a regulariser share (`make_weighting(cfg,
+base, reg)`): DreamerV3 passes its KL pair normalised, with base 0.6 (so fixed 1/1/1 is V3's
+default 0.5 dyn + 0.1 rep) and a harmonizer regulariser counted 5/6, as the official code.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ LOSSES = ("obs", "rew", "dyn")
 class Weighting(nn.Module):
     #: True where the reward head must not shape the representation (observation_only).
     detach_reward_features: bool = False
+    #: Per-loss base scale (multiplies the weight) and regulariser share; missing: 1.
+    base: dict[str, float] = {}
+    reg: dict[str, float] = {}
 
     def weights(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -27,7 +34,7 @@ class Weighting(nn.Module):
         return torch.zeros(())
 
     def forward(self, losses: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        weights = self.weights()
+        weights = {k: w * self.base.get(k, 1.0) for k, w in self.weights().items()}
         total = sum(weights[k] * losses[k] for k in LOSSES) + self.regulariser()
         logs = {f"loss_{k}": float(losses[k].detach()) for k in LOSSES}
         logs.update({f"weight_{k}": float(weights[k].detach()) for k in LOSSES})
@@ -72,8 +79,9 @@ class Harmony(Weighting):
 
     def regulariser(self) -> torch.Tensor:
         s = torch.stack(list(self.s.values()))
+        share = torch.tensor([self.reg.get(k, 1.0) for k in self.s], device=s.device)
         # log(1 + exp(s)) = softplus(s), stable for large s.
-        return (nn.functional.softplus(s) if self.rectified else s).sum()
+        return (share * (nn.functional.softplus(s) if self.rectified else s)).sum()
 
     def _device(self) -> torch.device:
         return next(iter(self.s.values())).device
@@ -93,7 +101,8 @@ class Uncertainty(Weighting):
         return {k: 0.5 * torch.exp(-2.0 * self.s[k]) for k in LOSSES}
 
     def regulariser(self) -> torch.Tensor:
-        return torch.stack(list(self.s.values())).sum()
+        share = [self.reg.get(k, 1.0) for k in self.s]
+        return (torch.tensor(share) * torch.stack(list(self.s.values())).cpu()).sum()
 
 
 def _fixed(cfg) -> Weighting:
@@ -111,9 +120,13 @@ WEIGHTINGS = {
 }
 
 
-def make_weighting(cfg) -> Weighting:
-    """Build the weighting named by a WeightingConfig (name, w_o, w_r, w_d)."""
-    return WEIGHTINGS[cfg.name](cfg)
+def make_weighting(cfg, base: dict[str, float] | None = None,
+                   reg: dict[str, float] | None = None) -> Weighting:
+    """Build the weighting named by a WeightingConfig (name, w_o, w_r, w_d), with optional
+    per-loss base scales and regulariser shares (see the module doc)."""
+    weighting = WEIGHTINGS[cfg.name](cfg)
+    weighting.base, weighting.reg = dict(base or {}), dict(reg or {})
+    return weighting
 
 
 def rectified_optimum(loss: float) -> float:

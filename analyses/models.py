@@ -10,9 +10,9 @@ import torch
 
 from agents import checkpoint
 from agents.config import Config, config_from_dict
-from agents.replay import KEYS, Episode, batches_by_length
+from agents.dreamerv2.world_model import WorldModel
+from agents.replay import Episode, batches_by_length, with_terminal
 from agents.weighting import make_weighting
-from agents.world_model import WorldModel
 
 
 def load_world_model(run_dir: str | Path) -> tuple[WorldModel, Config]:
@@ -48,7 +48,7 @@ def read_episodes(directory: str | Path, last: int | None = None) -> list[Episod
     episodes = []
     for path in paths:
         with np.load(path) as data:
-            episodes.append({k: data[k] for k in KEYS})
+            episodes.append(with_terminal({k: data[k] for k in data.files}))
     return episodes
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.agent import Agent
 from agents.bench import fake_batch
 from agents.config import make_config
-from agents.world_model import preprocess
+from agents.dreamerv2.agent import Agent
+from agents.dreamerv2.world_model import preprocess
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")

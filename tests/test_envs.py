@@ -76,7 +76,9 @@ def test_unknown_task():
     with pytest.raises(UnknownTaskError):
         make_env("metaworld/not-a-task")
     with pytest.raises(UnknownTaskError):
-        make_env("atari/pong")
+        make_env("gym/pong")
+    with pytest.raises(UnknownTaskError):
+        make_env("atari/not_a_game")
 
 
 def test_env_pool_matches_one_env_and_steps_in_parallel_workers():

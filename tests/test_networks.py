@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from agents.networks import RSSM, ConvTranspose2d
+from agents.dreamerv2.networks import RSSM, ConvTranspose2d
 
 
 def test_conv_transpose_1x1_fast_path_matches_torch():
@@ -59,8 +59,8 @@ def test_batched_observe_matches_the_step_by_step_maths():
 
 def test_open_loop_shapes():
     from agents.config import make_config
+    from agents.dreamerv2.world_model import WorldModel
     from agents.weighting import make_weighting
-    from agents.world_model import WorldModel
 
     cfg = make_config("smoke", "metaworld/lever-pull")
     wm = WorldModel(cfg.model, 4, 64, make_weighting(cfg.weighting))
@@ -76,9 +76,9 @@ def test_bf16_autocast_on_the_cpu_trains_like_fp32():
     # bf16 autocast runs on the CPU too (AMX where present): same losses up to precision.
     import numpy as np
 
-    from agents.agent import Agent
     from agents.bench import fake_batch
     from agents.config import make_config
+    from agents.dreamerv2.agent import Agent
 
     logs = {}
     for precision in ("fp32", "bf16"):
@@ -86,7 +86,7 @@ def test_bf16_autocast_on_the_cpu_trains_like_fp32():
         torch.manual_seed(0)
         agent = Agent(cfg, 4, torch.device("cpu"))
         batch = fake_batch(cfg, 4, np.random.default_rng(0))
-        with agent._autocast():
+        with agent.autocast():
             assert agent.wm.encoder.net[0](torch.zeros(1, 3, 64, 64)).dtype == (
                 torch.bfloat16 if precision == "bf16" else torch.float32)
         logs[precision] = agent.update(batch)

@@ -8,10 +8,10 @@ import torch
 
 from agents import experts
 from agents.config import ConfigError, make_config
+from agents.dreamerv2.world_model import WorldModel
 from agents.envs import make_env
 from agents.offline import heldout_metrics, mean_reward
 from agents.train import train
-from agents.world_model import WorldModel
 
 SMALL = ["train.mode=offline", "offline.episodes=4", "offline.heldout=1",
          "offline.updates=6", "offline.eval_every=3"]

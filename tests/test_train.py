@@ -14,8 +14,8 @@ import torch
 
 from agents import checkpoint
 from agents.config import make_config
+from agents.dreamerv2.world_model import NonFiniteLossError
 from agents.train import Trainer, train
-from agents.world_model import NonFiniteLossError
 
 pytestmark = pytest.mark.slow
 DMC = "dmc/cartpole-swingup"  # renders ~4x faster than Meta-world: keeps the suite short

@@ -51,7 +51,7 @@ def _worker(spec: EnvSpec, index: int, conn, shm_name: str) -> None:
     env = None
     try:
         env = spec.make()
-        conn.send(("ready", env.action_dim))
+        conn.send(("ready", (env.action_dim, env.discrete)))
         while True:
             cmd, arg = conn.recv()
             if cmd == "close":
@@ -88,7 +88,7 @@ class EnvPool:
         self._local = spec.make() if n == 1 else None
         self._procs, self._conns, self._shms, self._frames = [], [], [], []
         if self._local is not None:
-            self.action_dim = self._local.action_dim
+            self.action_dim, self.discrete = self._local.action_dim, self._local.discrete
             return
         ctx = mp.get_context("spawn")
         shape = (spec.image_size, spec.image_size, 3)
@@ -108,7 +108,7 @@ class EnvPool:
         except BaseException:
             self.close()
             raise
-        self.action_dim = dims.pop()
+        self.action_dim, self.discrete = dims.pop()
 
     def _receive(self, i: int) -> Any:
         conn, proc = self._conns[i], self._procs[i]

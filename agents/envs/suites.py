@@ -85,6 +85,8 @@ class MetaWorldEnv:
     `episode_length` steps and do not stop on success; `info["success"]` is per step.
     """
 
+    discrete = False
+
     def __init__(self, name: str, size: int = 64, episode_length: int = 500,
                  camera: str = "corner", render: str = "fast", action_repeat: int = 1):
         from metaworld.env_dict import ALL_V3_ENVIRONMENTS
@@ -152,6 +154,8 @@ class MetaWorldEnv:
 class DMCEnv:
     """dm_control suite task from pixels with action repeat; state = physics state."""
 
+    discrete = False
+
     def __init__(self, name: str, size: int = 64, episode_length: int = 1000,
                  camera: str = "0", render: str = "fast", action_repeat: int = 2):
         from dm_control import suite
@@ -200,15 +204,19 @@ class DMCEnv:
 
 
 def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat: int = 1,
-             camera: str = "corner", render: str = "fast") -> MetaWorldEnv | DMCEnv:
-    """Build an environment from `metaworld/<task>` or `dmc/<domain>-<task>`."""
+             camera: str = "corner", render: str = "fast"):
+    """Build an environment from `metaworld/<task>`, `dmc/<domain>-<task>` or `atari/<game>`."""
     suite, _, name = task.partition("/")
     if suite == "metaworld":
         return MetaWorldEnv(name, size, episode_length, camera, render, action_repeat)
     if suite == "dmc":
         cam = camera if camera != "corner" else "0"
         return DMCEnv(name, size, episode_length, cam, render, action_repeat)
-    raise UnknownTaskError(f"unknown suite in task {task!r}: use metaworld/... or dmc/...")
+    if suite == "atari":
+        from agents.envs.atari import AtariEnv
+
+        return AtariEnv(name, size, episode_length, action_repeat)
+    raise UnknownTaskError(f"unknown suite in task {task!r}: use metaworld/, dmc/ or atari/")
 
 
 def check_task(task: str) -> None:
@@ -220,5 +228,9 @@ def check_task(task: str) -> None:
     elif suite == "dmc":
         if name not in DMC_TASKS:
             raise UnknownTaskError(f"unknown DMC task {name!r}; known: {', '.join(DMC_TASKS)}")
+    elif suite == "atari":
+        from agents.envs.atari import check_game
+
+        check_game(name)
     else:
-        raise UnknownTaskError(f"unknown suite in task {task!r}: use metaworld/... or dmc/...")
+        raise UnknownTaskError(f"unknown suite in task {task!r}: use metaworld/, dmc/ or atari/")

@@ -10,8 +10,8 @@ from torch import distributions as D
 from torch import nn
 
 from agents.config import BehaviourConfig, ModelConfig
-from agents.networks import mlp
-from agents.world_model import Posterior, WorldModel
+from agents.dreamerv2.networks import mlp
+from agents.dreamerv2.world_model import Posterior, WorldModel
 
 
 class ClippedNormal(D.Normal):

@@ -14,17 +14,9 @@ import torch
 from torch import nn
 
 from agents.config import ModelConfig
-from agents.networks import RSSM, Decoder, Encoder, mlp
+from agents.dreamerv2.networks import RSSM, Decoder, Encoder, mlp
+from agents.learner import NonFiniteLossError, check_finite, preprocess
 from agents.weighting import Weighting
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
-
-
-def preprocess(image: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-0.5, 0.5]."""
-    return image.permute(*range(image.dim() - 3), -1, -3, -2).float() / 255.0 - 0.5
 
 
 @dataclass
@@ -72,10 +64,7 @@ class WorldModel(nn.Module):
         rew = 0.5 * (self.reward_mean(rew_feat).float() - batch["reward"]).pow(2).mean()
         dyn = self.dynamics_loss(post, prior)
         losses = {"obs": obs, "rew": rew, "dyn": dyn}
-        for name, value in losses.items():
-            if not torch.isfinite(value):
-                raise NonFiniteLossError(
-                    f"non-finite {name} loss ({float(value.detach())}) at step {step}")
+        check_finite(losses, step)
         total, logs = self.weighting(losses)
         if not torch.isfinite(total):
             raise NonFiniteLossError(f"non-finite total world-model loss at step {step}")

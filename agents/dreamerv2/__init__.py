@@ -1,0 +1,1 @@
+"""DreamerV2 (continuous actions): networks -> world model -> behaviour -> agent."""

@@ -1,0 +1,175 @@
+"""DreamerV3 building blocks: LayerNorm + SiLU everywhere, a LayerNorm GRU, categorical
+latents with unimix, and a learned initial state."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import distributions as D
+from torch import nn
+
+from agents.dreamerv3.distributions import unimix_logits
+
+
+def dense(inp: int, out: int) -> list[nn.Module]:
+    """Linear (no bias: the norm follows) -> LayerNorm -> SiLU."""
+    return [nn.Linear(inp, out, bias=False), nn.LayerNorm(out, eps=1e-3), nn.SiLU()]
+
+
+def mlp(inp: int, out: int, layers: int, units: int, zero_out: bool = False) -> nn.Sequential:
+    """`layers` normed SiLU layers and a linear output; `zero_out` starts the output at 0
+    (V3's reward head and critic: predictions start at zero instead of at random)."""
+    mods: list[nn.Module] = []
+    for _ in range(layers):
+        mods += dense(inp, units)
+        inp = units
+    head = nn.Linear(inp, out)
+    if zero_out:
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+    return nn.Sequential(*mods, head)
+
+
+class ChannelNorm(nn.LayerNorm):
+    """LayerNorm over the channels of a [B, C, H, W] map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def conv_stages(image_size: int, minres: int = 4) -> int:
+    stages, size = 0, image_size
+    while size > minres:
+        size, stages = size // 2, stages + 1
+    return stages
+
+
+class Encoder(nn.Module):
+    """Stride-2 4x4 convolutions down to 4x4, channels depth * (1, 2, 4, 8), norm + SiLU."""
+
+    def __init__(self, depth: int, image_size: int):
+        super().__init__()
+        mods: list[nn.Module] = []
+        channels = 3
+        for i in range(conv_stages(image_size)):
+            out = depth * 2**i
+            mods += [nn.Conv2d(channels, out, 4, 2, 1, bias=False), ChannelNorm(out, eps=1e-3),
+                     nn.SiLU()]
+            channels = out
+        self.net = nn.Sequential(*mods, nn.Flatten())
+        self.out_dim = channels * 4 * 4
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        lead = image.shape[:-3]
+        return self.net(image.reshape(-1, *image.shape[-3:])).reshape(*lead, -1)
+
+
+class Decoder(nn.Module):
+    """Features -> 4x4 map -> stride-2 transposed convolutions -> image mean."""
+
+    def __init__(self, feat_dim: int, depth: int, image_size: int):
+        super().__init__()
+        n = conv_stages(image_size)
+        self.channels = depth * 2 ** (n - 1)
+        self.linear = nn.Linear(feat_dim, self.channels * 16)
+        mods: list[nn.Module] = []
+        channels = self.channels
+        for i in range(n):
+            last = i == n - 1
+            out = 3 if last else depth * 2 ** (n - 2 - i)
+            mods.append(nn.ConvTranspose2d(channels, out, 4, 2, 1, bias=last))
+            if not last:
+                mods += [ChannelNorm(out, eps=1e-3), nn.SiLU()]
+            channels = out
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        lead = feat.shape[:-1]
+        x = self.linear(feat.reshape(-1, feat.shape[-1])).reshape(-1, self.channels, 4, 4)
+        x = self.net(x)
+        return x.reshape(*lead, *x.shape[1:])
+
+
+class NormGRU(nn.Module):
+    """DreamerV3's GRU: one normed linear map for all gates, update gate biased to -1."""
+
+    def __init__(self, inp: int, size: int):
+        super().__init__()
+        self.linear = nn.Linear(inp + size, 3 * size, bias=False)
+        self.norm = nn.LayerNorm(3 * size, eps=1e-3)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        reset, cand, update = self.norm(self.linear(torch.cat([x, h], -1))).chunk(3, -1)
+        reset = torch.sigmoid(reset)
+        cand = torch.tanh(reset * cand)
+        update = torch.sigmoid(update - 1)
+        return update * cand + (1 - update) * h
+
+
+class RSSM(nn.Module):
+    def __init__(self, embed_dim: int, action_dim: int, deter: int, hidden: int, stoch: int,
+                 classes: int, unimix: float):
+        super().__init__()
+        self.deter, self.stoch, self.classes, self.unimix = deter, stoch, classes, unimix
+        self.img_in = nn.Sequential(*dense(stoch * classes + action_dim, hidden))
+        self.gru = NormGRU(hidden, deter)
+        self.img_out = nn.Sequential(*dense(deter, hidden), nn.Linear(hidden, stoch * classes))
+        self.obs_out = nn.Sequential(*dense(deter + embed_dim, hidden),
+                                     nn.Linear(hidden, stoch * classes))
+        self.initial_deter = nn.Parameter(torch.zeros(deter))  # learned initial state
+
+    @property
+    def feat_dim(self) -> int:
+        return self.stoch * self.classes + self.deter
+
+    def logits(self, raw: torch.Tensor) -> torch.Tensor:
+        raw = raw.reshape(*raw.shape[:-1], self.stoch, self.classes)
+        return unimix_logits(raw, self.unimix)
+
+    def dist(self, logits: torch.Tensor) -> D.Independent:
+        return D.Independent(D.OneHotCategoricalStraightThrough(logits=logits.float(),
+                                                                validate_args=False), 1)
+
+    def sample(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.dist(logits).rsample().flatten(-2)
+
+    def mode(self, logits: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(logits.argmax(-1), self.classes).float().flatten(-2)
+
+    def initial(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        deter = torch.tanh(self.initial_deter).expand(n, -1)
+        return deter, self.mode(self.logits(self.img_out(deter)))
+
+    def img_step(self, deter, stoch, action):
+        x = self.img_in(torch.cat([stoch, action], -1))
+        deter = self.gru(x, deter)
+        return deter, self.logits(self.img_out(deter))
+
+    def obs_step(self, deter, stoch, action, embed, sample: bool = True):
+        deter, _ = self.img_step(deter, stoch, action)
+        logits = self.logits(self.obs_out(torch.cat([deter, embed], -1)))
+        stoch = self.sample(logits) if sample else self.mode(logits)
+        return deter, stoch.to(deter.dtype)
+
+    def observe(self, embed: torch.Tensor, action: torch.Tensor):
+        """Filter [B, T] sequences from the initial state; returns deter, stoch [B, T, ...] and
+        the posterior and prior logits [B, T, stoch, classes]."""
+        b, t = embed.shape[:2]
+        deter, stoch = self.initial(b, embed.device)
+        # The prior of every step is a function of its deter alone: computed for all at once.
+        deters, stochs, posts = [], [], []
+        for i in range(t):
+            x = self.img_in(torch.cat([stoch, action[:, i]], -1))
+            deter = self.gru(x, deter)
+            logits = self.logits(self.obs_out(torch.cat([deter, embed[:, i]], -1)))
+            stoch = self.sample(logits).to(deter.dtype)
+            deters.append(deter)
+            stochs.append(stoch)
+            posts.append(logits)
+        deter = torch.stack(deters, 1)
+        prior = self.logits(self.img_out(deter))
+        return deter, torch.stack(stochs, 1), torch.stack(posts, 1), prior
+
+    def kl(self, lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+        """KL(lhs || rhs) of the categorical latents, summed over the stoch variables."""
+        return D.kl_divergence(self.dist(lhs), self.dist(rhs))
