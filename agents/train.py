@@ -287,10 +287,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
     parser = Parser(prog="python -m agents.train", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="metaworld/lever-pull",
-                        help="metaworld/<task> or dmc/<domain>-<task>")
+                        help="metaworld/<task>, dmc/<domain>-<task> or atari/<game>")
     parser.add_argument("--weighting", default="fixed",
                         help="fixed, reward_only, observation_only, harmony, "
                              "harmony_unrectified, harmony_fixed_dyn, uncertainty")
+    parser.add_argument("--agent", default="dreamerv2", help="dreamerv2 or dreamerv3 "
+                        "(atari/ tasks need dreamerv3); the same as --set model.agent=...")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="quick", help="smoke, quick or paper")
     parser.add_argument("--out", required=True, help="run directory (resumes if it exists)")
@@ -300,7 +302,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
     args = parser.parse_args(argv)
     if not args.out.strip():
         raise ConfigError("--out must name a run directory")
-    overrides = [f"weighting.name={args.weighting}", f"train.seed={args.seed}", *args.overrides]
+    overrides = [f"model.agent={args.agent}", f"weighting.name={args.weighting}",
+                 f"train.seed={args.seed}", *args.overrides]
     return make_config(args.preset, args.task, overrides), args
 
 

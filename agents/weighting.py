@@ -5,9 +5,11 @@ go into the world-model optimiser with everything else and train in the same bac
 `forward(losses)` takes the raw losses {"obs", "rew", "dyn"} and returns the total plus a dict
 of logged scalars: each raw loss, each effective weight and, for learned weightings, each s_i.
 
-An agent family may give a loss a base scale and a regulariser share (`make_weighting(cfg,
-base, reg)`): DreamerV3 passes its KL pair normalised, with base 0.6 (so fixed 1/1/1 is V3's
-default 0.5 dyn + 0.1 rep) and a harmonizer regulariser counted 5/6, as the official code.
+An agent family may give a loss a base scale, its default fixed weight, used wherever the
+weight is not learned, and a regulariser share (`make_weighting(cfg, base, reg)`): DreamerV3
+passes its KL pair normalised, (0.5 dyn + 0.1 rep) / 0.6, with base 0.6 (so fixed 1/1/1 is
+V3's default 0.5 dyn + 0.1 rep) and a harmonizer regulariser counted 0.5 / 0.6 = 5/6, as the
+official code has it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ class Weighting(nn.Module):
         return torch.zeros(())
 
     def forward(self, losses: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        weights = {k: w * self.base.get(k, 1.0) for k, w in self.weights().items()}
+        learned = self.named_scalars()  # a learned weight replaces the family's base scale
+        weights = {k: w if k in learned else w * self.base.get(k, 1.0)
+                   for k, w in self.weights().items()}
         total = sum(weights[k] * losses[k] for k in LOSSES) + self.regulariser()
         logs = {f"loss_{k}": float(losses[k].detach()) for k in LOSSES}
         logs.update({f"weight_{k}": float(weights[k].detach()) for k in LOSSES})

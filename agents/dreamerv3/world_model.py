@@ -32,6 +32,11 @@ def kl_shares(cfg: ModelConfig) -> tuple[dict[str, float], dict[str, float]]:
     return {"dyn": total}, {"dyn": cfg.dyn_scale / total}
 
 
+def kl_pair(kl_dyn: torch.Tensor, kl_rep: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """The dyn and rep KL terms as one loss for the weighting, their ratio kept."""
+    return (cfg.dyn_scale * kl_dyn + cfg.rep_scale * kl_rep) / (cfg.dyn_scale + cfg.rep_scale)
+
+
 class WorldModel(nn.Module):
     def __init__(self, cfg: ModelConfig, action_dim: int, image_size: int, weighting: Weighting):
         super().__init__()
@@ -65,12 +70,11 @@ class WorldModel(nn.Module):
         free = self.cfg.free_bits
         kl_dyn = self.rssm.kl(post.detach(), prior).clamp(min=free).mean()
         kl_rep = self.rssm.kl(post, prior.detach()).clamp(min=free).mean()
-        c = self.cfg
         rew_feat = feat.detach() if self.weighting.detach_reward_features else feat
         losses = {
             "obs": (recon.float() - image).pow(2).sum((-3, -2, -1)).mean(),
             "rew": -self.reward_dist(rew_feat).log_prob(batch["reward"]).mean(),
-            "dyn": (c.dyn_scale * kl_dyn + c.rep_scale * kl_rep) / (c.dyn_scale + c.rep_scale),
+            "dyn": kl_pair(kl_dyn, kl_rep, self.cfg),
         }
         cont = -self.cont_dist(feat).log_prob(1.0 - batch["terminal"]).mean()
         check_finite({**losses, "cont": cont}, step)
