@@ -1,12 +1,14 @@
 """Speed benchmark: training updates, rendering, and the whole agent loop, in one table.
 
-    python -m agents.bench [--rows update-paper update-quick env loop] [--reps 3] [--json F]
-                           [--loop-preset quick] [--set train.device=cuda ...]
+    python -m agents.bench [--rows update-paper update-v3-paper env loop ...] [--reps 3]
+                           [--json F] [--loop-preset quick] [--set train.device=cuda ...]
 
 Rows (each figure the median of --reps timed repetitions after one warm-up):
 - update-paper / update-quick: world-model update (B x T sequences: forward, loss, backward,
   optimiser step) and imagination + actor-critic update, at the `paper` Meta-world shapes
   (batch 50 x 50, deter 1024, stoch 32x32, depth 48, MLPs 4x400) and at the `quick` preset;
+- update-v3-paper / update-v3-quick: the same for DreamerV3 at the official Atari 100K shapes
+  (batch 16 x 64, deter 512, depth 32, MLPs 2x512) and at the `quick` preset;
 - env: environment steps/s with 64x64 rendering (random actions) on four tasks;
 - loop: end-to-end env steps/s of the `quick` (or --loop-preset) agent after prefill (render +
   policy + one update every train_every steps), episodes shortened to 100 steps to keep it brief;
@@ -34,9 +36,11 @@ import torch
 from agents.cli import Parser, positive_int
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
+from agents.families import make_agent
 from agents.learner import resolve_device
 
-ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent")
+ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent",
+        "update-v3-paper", "update-v3-quick")
 DEFAULT_ROWS = ("update-paper", "update-quick", "env", "loop")
 ENV_TASKS = ("metaworld/lever-pull", "metaworld/hammer", "dmc/cartpole-swingup",
              "dmc/walker-walk")
@@ -48,10 +52,11 @@ def fake_batch(cfg, action_dim: int, rng: np.random.Generator) -> dict[str, np.n
     return {"image": rng.integers(0, 255, (B, T, S, S, 3), dtype=np.uint8),
             "action": rng.uniform(-1, 1, (B, T, action_dim)).astype(np.float32),
             "reward": rng.uniform(0, 1, (B, T)).astype(np.float32),
-            "state": np.zeros((B, T, 39), np.float32), "success": np.zeros((B, T), np.float32)}
+            "state": np.zeros((B, T, 39), np.float32), "success": np.zeros((B, T), np.float32),
+            "terminal": np.zeros((B, T), np.float32)}
 
 
-def time_update(agent: Agent, batch, reps: int) -> dict[str, float]:
+def time_update(agent, batch, reps: int) -> dict[str, float]:
     sync = torch.cuda.synchronize if agent.device.type == "cuda" else (lambda: None)
     wm_times, beh_times = [], []
     for i in range(reps + 1):
@@ -71,24 +76,26 @@ def time_update(agent: Agent, batch, reps: int) -> dict[str, float]:
     return {"world_model_s": wm, "behaviour_s": beh, "total_s": wm + beh}
 
 
-def bench_update(preset: str, overrides: list[str], reps: int) -> dict:
-    cfg = make_config(preset, "metaworld/lever-pull", overrides)
+def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False) -> dict:
+    """DreamerV2 at the Meta-world shapes, or (v3) DreamerV3 at the Atari 100K shapes."""
+    task, actions = ("atari/pong", 6) if v3 else ("metaworld/lever-pull", 4)
+    cfg = make_config(preset, task, ["model.agent=dreamerv3", *overrides] if v3 else overrides)
     device = resolve_device(cfg.train.device)
     torch.manual_seed(0)
-    agent = Agent(cfg, 4, device)
-    batch = fake_batch(cfg, 4, np.random.default_rng(0))
+    agent = make_agent(cfg, actions, device)
+    batch = fake_batch(cfg, actions, np.random.default_rng(0))
     m = cfg.model
     shape = (f"batch {cfg.replay.batch_size}x{cfg.replay.seq_len}, deter {m.deter}, "
              f"stoch {m.stoch}x{m.classes}, depth {m.depth}, MLP {m.mlp_layers}x{m.mlp_units}, "
              f"{sum(p.numel() for p in agent.parameters()) / 1e6:.1f}M params, "
              f"{cfg.train.precision}")
     timing = time_update(agent, batch, reps)
-    return {"row": f"update-{preset}", "shape": shape, **timing,
+    return {"row": f"update-{'v3-' if v3 else ''}{preset}", "shape": shape, **timing,
             "tflop": (flop := update_flops(agent, batch)) / 1e12,
             "tflop_per_s": flop / timing["total_s"] / 1e12}
 
 
-def update_flops(agent: Agent, batch) -> float:
+def update_flops(agent, batch) -> float:
     """FLOPs of one full update (world model + behaviour), as torch counts them."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -228,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for row in args.rows:
         if row.startswith("update-"):
-            new = [bench_update(row.split("-")[1], args.overrides, args.reps)]
+            new = [bench_update(row.split("-")[-1], args.overrides, args.reps,
+                                v3=row.startswith("update-v3"))]
         elif row == "env":
             new = [bench_env(t, args.env_steps, args.reps) for t in ENV_TASKS]
         elif row == "act":

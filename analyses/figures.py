@@ -32,18 +32,20 @@ def _short(task: str) -> str:
 BASELINE_LABEL = "constant predictor (training mean reward)"
 
 
-def _baseline(ax: plt.Axes, level: float | None) -> None:
+def _baseline(ax: plt.Axes, level: float | None, label: str = BASELINE_LABEL) -> None:
     if level is not None:
-        ax.axhline(level, color="0.3", ls="--", lw=1, label=BASELINE_LABEL)
+        ax.axhline(level, color="0.3", ls="--", lw=1, label=label)
 
 
 def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None = None,
                     ncols: int = 4, xlabel: str = "env steps",
                     baseline: dict[str, float] | None = None,
-                    reference: pd.DataFrame | None = None) -> plt.Figure:
+                    reference: pd.DataFrame | None = None,
+                    baseline_label: str = BASELINE_LABEL) -> plt.Figure:
     """One panel per task (and "all tasks"): mean over seeds with its 95% band; `baseline`
     ({task: level}) draws a trivial predictor's level as a dashed line; `reference` (task,
-    step, mean, lo, hi, label) a published curve: seed mean and seed range, in grey."""
+    step, mean, lo, hi, label) published curves, one per label: seed mean and seed range, in
+    greys."""
     methods = methods or list(dict.fromkeys(curves["method"]))
     tasks = sorted(set(curves["task"]), key=lambda t: (t == "all tasks", t))
     ncols = min(ncols, len(tasks))
@@ -58,10 +60,12 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
             ax.plot(c["step"], c["mean"], color=colours[m], label=m,
                     marker="o" if len(c) < 20 else None, markersize=3)
             ax.fill_between(c["step"], c["lo"], c["hi"], color=colours[m], alpha=0.2)
-        _baseline(ax, (baseline or {}).get(task))
-        if reference is not None and not (r := reference[reference["task"] == task]).empty:
-            ax.plot(r["step"], r["mean"], color="0.45", ls=":", label=r["label"].iloc[0])
-            ax.fill_between(r["step"], r["lo"], r["hi"], color="0.6", alpha=0.15)
+        _baseline(ax, (baseline or {}).get(task), baseline_label)
+        r = reference[reference["task"] == task] if reference is not None else pd.DataFrame()
+        for k, (label, band) in enumerate(r.groupby("label", sort=False) if len(r) else []):
+            grey, style = ("0.45", ":") if k == 0 else ("0.2", "-.")
+            ax.plot(band["step"], band["mean"], color=grey, ls=style, label=label)
+            ax.fill_between(band["step"], band["lo"], band["hi"], color=grey, alpha=0.12)
         ax.set_title(_short(task))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

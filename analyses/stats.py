@@ -15,6 +15,8 @@ from rliable import library as rly
 from rliable import metrics as rm
 
 AGGREGATES = {"IQM": rm.aggregate_iqm, "Mean": rm.aggregate_mean}
+# Atari 100K reports the median too (rliable's four, without the optimality gap).
+WITH_MEDIAN = {**AGGREGATES, "Median": rm.aggregate_median}
 
 
 @contextlib.contextmanager
@@ -76,15 +78,17 @@ def score_matrices(per_run: pd.DataFrame, method: str = "label",
     return out
 
 
-def aggregate(matrices: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """IQM and mean across runs and tasks with stratified-bootstrap 95% CIs (rliable)."""
+def aggregate(matrices: dict[str, np.ndarray], reps: int = 2000, seed: int = 0,
+              statistics: dict = AGGREGATES) -> pd.DataFrame:
+    """IQM and mean (or `statistics`) across runs and tasks with stratified-bootstrap 95%
+    CIs (rliable)."""
     def func(scores: np.ndarray) -> np.ndarray:
-        return np.array([f(scores) for f in AGGREGATES.values()])
+        return np.array([f(scores) for f in statistics.values()])
 
     point, ci = _intervals(matrices, func, reps, seed)
     rows = []
     for name in matrices:
-        for i, stat in enumerate(AGGREGATES):
+        for i, stat in enumerate(statistics):
             rows.append({"method": name, "statistic": stat, "estimate": point[name][i],
                          "lo": ci[name][0, i], "hi": ci[name][1, i],
                          "runs": matrices[name].shape[0], "tasks": matrices[name].shape[1]})

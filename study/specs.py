@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agents.envs.atari import ATARI100K
+
 ANALYSIS_TASKS = ("metaworld/lever-pull", "metaworld/handle-pull-side", "metaworld/hammer")
 
 Weighting = tuple[str, str, dict[str, float]]
@@ -67,6 +69,21 @@ CHECK = {"paper": {"train.eval_offset": "5000"},
                    "train.checkpoint_every": "2000", "env.num_envs": "2"}}
 HARMONY = ("harmony", "harmony", {})
 
+# atari100k: DreamerV3 vs DreamerV3 + HarmonyDream on the real ALE. paper is the official
+# atari100k config (agents/config.py PAPER_V3, PAPER_ATARI): 26 games x 2 x 5 seeds, 101K
+# agent steps and 101K updates per run, a SLURM job each. The laptop scales are labelled
+# reduced: quick is the small quick model at batch 8 x 32 for 5K agent steps (20K frames, the
+# references' first checkpoint) with one update per 10 agent steps (500 updates, about 15 min
+# per run on one core); smoke checks the pipeline in about a minute per run.
+ATARI = {"smoke": {"model.agent": "dreamerv3"},
+         "quick": {"model.agent": "dreamerv3", "replay.batch_size": "8", "replay.seq_len": "32",
+                   "train.steps": "20000", "train.prefill": "2000", "train.pretrain": "10",
+                   "train.train_every": "40", "train.eval_every": "10000",
+                   "train.eval_episodes": "5", "train.log_every": "2000",
+                   "train.checkpoint_every": "4000"},
+         "paper": {"model.agent": "dreamerv3"}}
+DREAMERV3 = ("dreamerv3", "fixed", {"w_o": 1.0, "w_r": 1.0, "w_d": 1.0})
+
 STUDIES = {s.name: s for s in [
     Study("finding1", "Finding 1: raising the reward-loss weight w_r changes sample efficiency "
           "(below paper scale: how it changes the world model's held-out reward prediction)",
@@ -90,6 +107,10 @@ STUDIES = {s.name: s for s in [
           (DREAMER,), seeds={"smoke": 1, "quick": 1, "paper": 5}, overrides=CHECK,
           preset_tasks={"smoke": ("dmc/cartpole-swingup",),
                         "quick": ("dmc/cartpole-swingup",)}),
+    Study("atari100k", "Atari 100K: DreamerV3 vs DreamerV3 + HarmonyDream, the paper's "
+          "headline, against the official per-game scores", tuple(f"atari/{g}" for g in ATARI100K),
+          (DREAMERV3, HARMONY), seeds={"smoke": 1, "quick": 1, "paper": 5}, overrides=ATARI,
+          preset_tasks={"smoke": ("atari/pong",), "quick": ("atari/pong", "atari/boxing")}),
     Study("ablations", "HarmonyDream ablations: unrectified, dynamics weight fixed, "
           "uncertainty weighting, hand-tuned w_r = 100", ANALYSIS_TASKS,
           (HARMONY, ("harmony_unrectified", "harmony_unrectified", {}),

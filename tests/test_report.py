@@ -67,3 +67,17 @@ def test_dreamer_check_report_overlays_the_published_curves(tmp_path):
     html = (out / "dreamer_check.html").read_text()
     assert "danijar/dreamerv2 @" in html and "No checkpoint reached yet" in html
     assert (out / "figures" / "learning_curves_vs_reference.png").exists()
+
+
+def test_atari100k_smoke_runs_end_to_end_beside_the_official_scores(tmp_path):
+    results, out = tmp_path / "results", tmp_path / "report"
+    run("study.run", "atari100k", "--preset", "smoke", "--results", str(results),
+        "--no-progress")
+    run("study.report", "atari100k", "--results", str(results), "--out", str(out),
+        "--reps", "200", "--no-progress")
+    html = (out / "atari100k.html").read_text()
+    # Our two methods on Pong beside the official per-game scores and 26-game aggregates.
+    for text in ("ours: DreamerV3 + HarmonyDream", "official: DreamerV3", "final checkpoint",
+                 "P(HarmonyDream &gt; DreamerV3)", "of the protocol"):
+        assert text in html, text
+    assert (out / "figures" / "curves_vs_official.png").exists()

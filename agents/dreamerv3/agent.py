@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from agents.config import Config
-from agents.dreamerv3.behaviour import Behaviour
+from agents.dreamerv3.behaviour import Behaviour, Start
 from agents.dreamerv3.world_model import WorldModel, kl_shares
 from agents.learner import Learner, adam, preprocess
 from agents.weighting import make_weighting
@@ -29,17 +29,20 @@ class Agent(Learner):
                            b.weight_decay),
         }
 
-    def update(self, batch: dict[str, np.ndarray], step: int = -1) -> dict[str, float]:
-        """One world-model update, then one actor and one critic update in imagination."""
-        data = self.to_torch(batch)
+    def update_world_model(self, data: dict[str, torch.Tensor], step: int = -1):
+        """One world-model step; returns its logs and the detached start states of
+        imagination (posterior states with their continuation flags)."""
         with self.autocast():
             wm_loss, logs, post = self.wm.loss(data, step)
-        m, b = self.cfg.model, self.cfg.behaviour
-        logs["grad_norm_model"] = self.step("model", wm_loss, self.wm.parameters(), m.clip)
+        logs["grad_norm_model"] = self.step("model", wm_loss, self.wm.parameters(),
+                                            self.cfg.model.clip)
+        return logs, Start(post.deter, post.stoch, 1.0 - data["terminal"])
+
+    def update_behaviour(self, start: Start) -> dict[str, float]:
+        """One actor and one critic step on imagined rollouts, then the slow critic."""
+        b = self.cfg.behaviour
         with self.autocast():
-            actor_loss, critic_loss, more = self.behaviour.losses(self.wm, post,
-                                                                  1.0 - data["terminal"])
-        logs.update(more)
+            actor_loss, critic_loss, logs = self.behaviour.losses(self.wm, start)
         logs["grad_norm_actor"] = self.step("actor", actor_loss,
                                             self.behaviour.actor.parameters(), b.clip)
         logs["grad_norm_critic"] = self.step("critic", critic_loss,
@@ -48,6 +51,12 @@ class Agent(Learner):
         self.updates += 1
         if self.updates % b.target_every == 0:
             self.behaviour.update_target()
+        return logs
+
+    def update(self, batch: dict[str, np.ndarray], step: int = -1) -> dict[str, float]:
+        """One world-model update, then one actor and one critic update in imagination."""
+        logs, start = self.update_world_model(self.to_torch(batch), step)
+        logs.update(self.update_behaviour(start))
         return logs
 
     @torch.no_grad()

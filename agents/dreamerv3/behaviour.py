@@ -10,6 +10,7 @@ Imagined steps are weighted by the cumulative discount x predicted continuation.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -20,6 +21,13 @@ from agents.dreamerv2.world_model import Posterior
 from agents.dreamerv3.distributions import OneHotActions, TwoHotSymlog
 from agents.dreamerv3.networks import mlp
 from agents.dreamerv3.world_model import WorldModel
+
+
+@dataclass
+class Start(Posterior):
+    """Where imagination starts: posterior states and whether each continues (1 - terminal)."""
+
+    cont: torch.Tensor  # [B, T]
 
 
 def lambda_returns(reward, cont, value, discount: float, lam: float) -> torch.Tensor:
@@ -87,15 +95,14 @@ class Behaviour(nn.Module):
             actions.append(action)
         return torch.stack(feats), torch.stack(actions)
 
-    def losses(self, wm: WorldModel, start: Posterior, first_cont: torch.Tensor):
-        """Actor (REINFORCE) and critic losses; `first_cont` [B, T] is 1 - terminal of each
-        start state."""
+    def losses(self, wm: WorldModel, start: Start):
+        """Actor (REINFORCE) and critic losses from imagined rollouts of every start state."""
         cfg = self.cfg
         with torch.no_grad(), frozen(wm):
             feats, actions = self.imagine(wm, start)
             reward = wm.reward_mean(feats).float()
             cont = (wm.cont_dist(feats).probs > 0.5).float()
-            cont = torch.cat([first_cont.reshape(1, -1).float(), cont[1:]])
+            cont = torch.cat([start.cont.reshape(1, -1).float(), cont[1:]])
             value = TwoHotSymlog(self.critic(feats)).mean
             returns = lambda_returns(reward, cont, value, cfg.discount, cfg.lam)
             weight = torch.cumprod(cfg.discount * cont, 0) / cfg.discount
