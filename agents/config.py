@@ -154,8 +154,10 @@ class Config:
 # `paper` is the official DreamerV2 configuration of the HarmonyDream code (Meta-world, with the
 # DMC-vision differences applied for dmc/ tasks). `quick` fits a 2-core CPU; `smoke` is for tests.
 
-PAPER_DMC = {
+PAPER_DMC = {  # the official dmc_vision config (wmlib-torch configs/dreamerv2.yaml)
     "env.action_repeat": 2,
+    "replay.prioritize_ends": False,
+    "replay.capacity": 2_000_000,
     "env.episode_length": 1000,
     "replay.batch_size": 16,
     "model.deter": 200,

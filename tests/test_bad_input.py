@@ -60,6 +60,12 @@ CASES = {
     # agents.train
     "train unknown task": ("agents.train", ["--task", "metaworld/nope", "--out", "r"]),
     "train empty task": ("agents.train", ["--task", "", "--out", "r"]),
+    "train unknown agent": ("agents.train", ["--agent", "dreamerv9", "--out", "r"]),
+    "train atari with dreamerv2": ("agents.train", ["--task", "atari/pong", "--out", "r"]),
+    "train unknown game": ("agents.train", ["--task", "atari/nope", "--agent", "dreamerv3",
+                                            "--out", "r"]),
+    "train offline dreamerv3": ("agents.train", ["--agent", "dreamerv3", "--set",
+                                                 "train.mode=offline", "--out", "r"]),
     "train unknown weighting": ("agents.train", ["--weighting", "magic", "--out", "r"]),
     "train unknown preset": ("agents.train", ["--preset", "huge", "--out", "r"]),
     "train negative seed": ("agents.train", ["--seed", "-1", "--out", "r"]),

@@ -25,7 +25,37 @@ PAPER_METAWORLD = {
 }
 PAPER_DMC = {"env.action_repeat": 2, "train.steps": 500_000, "replay.batch_size": 16,
              "model.deter": 200, "model.hidden": 200, "model.free_nats": 1.0,
-             "train.prefill": 1_000, "model.lr": 3e-4, "behaviour.actor_lr": 8e-5}
+             "train.prefill": 1_000, "model.lr": 3e-4, "behaviour.actor_lr": 8e-5,
+             "replay.prioritize_ends": False, "replay.capacity": 2_000_000}
+# Official DreamerV3 atari100k values (HarmonyDream's dreamerv3-jax configs.yaml); steps and
+# cadences in frames (agent steps x 4).
+PAPER_ATARI_V3 = {
+    "env.action_repeat": 4, "env.episode_length": 108_000, "replay.batch_size": 16,
+    "replay.seq_len": 64, "replay.prioritize_ends": False, "model.deter": 512,
+    "model.hidden": 512, "model.stoch": 32, "model.classes": 32, "model.depth": 32,
+    "model.mlp_layers": 2, "model.mlp_units": 512, "model.lr": 1e-4, "model.eps": 1e-8,
+    "model.clip": 1000.0, "model.dyn_scale": 0.5, "model.rep_scale": 0.1,
+    "model.free_bits": 1.0, "model.unimix": 0.01, "model.bins": 255,
+    "behaviour.actor_lr": 3e-5, "behaviour.critic_lr": 3e-5, "behaviour.eps": 1e-5,
+    "behaviour.clip": 100.0, "behaviour.actor_entropy": 3e-4, "behaviour.horizon": 15,
+    "behaviour.discount": 1 - 1 / 333, "behaviour.lam": 0.95,
+    "behaviour.target_fraction": 0.02, "behaviour.target_every": 1,
+    "train.steps": 404_000, "train.train_every": 4, "train.eval_every": 20_000,
+    "train.eval_episodes": 100, "train.precision": "fp32",
+}
+
+
+@pytest.mark.parametrize("key", sorted(PAPER_ATARI_V3))
+def test_paper_preset_atari_dreamerv3(key):
+    cfg = make_config("paper", "atari/pong", ["model.agent=dreamerv3"])
+    assert get(cfg, key) == PAPER_ATARI_V3[key]
+
+
+def test_atari_needs_dreamerv3():
+    with pytest.raises(ConfigError, match="dreamerv3"):
+        make_config("paper", "atari/pong")
+    with pytest.raises(ConfigError, match="unknown agent"):
+        make_config("paper", "atari/pong", ["model.agent=dreamerv4"])
 
 
 def get(cfg, key):

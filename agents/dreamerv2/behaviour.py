@@ -1,4 +1,7 @@
-"""Actor-critic learned in imagination (DreamerV2, continuous actions, dynamics backprop)."""
+"""Actor-critic learned in imagination (DreamerV2, continuous actions, dynamics backprop).
+
+The actor is DreamerV2's: a Normal(tanh(mu), std) truncated to [-1, 1], std = 2 sigmoid((x + 2)
+/ 2) + min_std."""
 
 from __future__ import annotations
 
@@ -11,21 +14,8 @@ from torch import nn
 
 from agents.config import BehaviourConfig, ModelConfig
 from agents.dreamerv2.networks import mlp
+from agents.dreamerv2.truncated_normal import TruncatedNormal
 from agents.dreamerv2.world_model import Posterior, WorldModel
-
-
-class ClippedNormal(D.Normal):
-    """DreamerV2's 'truncated normal': a Normal(tanh(mu), std) sample clipped to (-1, 1) with
-    straight-through gradients. Entropy is the Normal's."""
-
-    def rsample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
-        x = super().rsample(torch.Size(sample_shape))
-        clipped = x.clamp(-0.999, 0.999)
-        return x + (clipped - x).detach()
-
-    @property
-    def mode(self) -> torch.Tensor:
-        return self.mean
 
 
 class Actor(nn.Module):
@@ -37,8 +27,7 @@ class Actor(nn.Module):
     def forward(self, feat: torch.Tensor) -> D.Independent:
         mean, std = self.net(feat).float().chunk(2, -1)
         std = 2 * torch.sigmoid((std + 2) / 2) + self.min_std
-        return D.Independent(ClippedNormal(torch.tanh(mean), std, validate_args=False), 1,
-                             validate_args=False)
+        return D.Independent(TruncatedNormal(torch.tanh(mean), std), 1, validate_args=False)
 
 
 @contextmanager
