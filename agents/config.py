@@ -39,6 +39,7 @@ class ReplayConfig:
     seq_len: int = 50
     batch_size: int = 50
     prioritize_ends: bool = True
+    ongoing: bool = False  # also sample from episodes still being collected (DreamerV3)
 
 
 @dataclass
@@ -124,6 +125,7 @@ class TrainConfig:
     train_every: int = 5  # env steps per update
     eval_every: int = 10_000
     eval_offset: int = 0  # first evaluation at this env step, then every eval_every after it
+    eval_initial: bool = True  # False: skip the evaluation at eval_offset (DreamerV3's Atari)
     eval_episodes: int = 10
     log_every: int = 1_000  # env steps between training-metric rows
     checkpoint_every: int = 10_000  # env steps; checkpoints land on episode boundaries
@@ -175,6 +177,7 @@ PAPER_V3 = {
     "replay.batch_size": 16,
     "replay.seq_len": 64,
     "replay.prioritize_ends": False,
+    "replay.ongoing": True,
     "model.deter": 512,
     "model.hidden": 512,
     "model.depth": 32,
@@ -207,6 +210,7 @@ PAPER_ATARI = {
     "train.train_every": 4,
     "train.eval_every": 20_000,
     "train.eval_episodes": 100,
+    "train.eval_initial": False,
     "train.log_every": 4_000,
     "train.checkpoint_every": 20_000,
 }

@@ -49,7 +49,7 @@ def with_terminal(episode: Episode) -> Episode:
 
 class Replay:
     def __init__(self, directory: str | Path | None, capacity: int, seq_len: int,
-                 prioritize_ends: bool, rng: np.random.Generator):
+                 prioritize_ends: bool, rng: np.random.Generator, ongoing: bool = False):
         self.dir = Path(directory) if directory else None
         if self.dir:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +60,10 @@ class Replay:
         self.episodes: deque[Episode] = deque()
         self.num_saved = 0  # episodes ever added (file index of the next one)
         self.num_steps = 0  # steps currently held
+        # Sample from episodes still running too (DreamerV3's replay is a stream of steps;
+        # DreamerV2's official replay samples finished episodes only).
+        self.ongoing = ongoing
+        self.running: list[EpisodeBuilder] = []
 
     def __len__(self) -> int:
         return len(self.episodes)
@@ -96,13 +100,21 @@ class Replay:
                 self._hold(with_terminal({k: data[k] for k in data.files}))
         self.num_saved = num_saved
 
+    def track(self, running: list[EpisodeBuilder]) -> None:
+        """The episodes being collected now (sampled from when `ongoing`)."""
+        self.running = running
+
+    def _usable(self) -> list[Episode]:
+        running = [b.view() for b in self.running] if self.ongoing else []
+        return [ep for ep in (*self.episodes, *running) if episode_length(ep) >= self.seq_len]
+
     def ready(self) -> bool:
         """True once an episode is long enough to sample one training sequence from."""
-        return any(episode_length(ep) >= self.seq_len for ep in self.episodes)
+        return bool(self._usable())
 
     def sample(self, batch_size: int) -> dict[str, np.ndarray]:
         """Batch of sequences [B, T, ...], each inside one episode, episodes weighted by length."""
-        usable = [ep for ep in self.episodes if episode_length(ep) >= self.seq_len]
+        usable = self._usable()
         if not usable:
             raise RuntimeError("replay holds no episode as long as one training sequence")
         lengths = np.array([episode_length(ep) for ep in usable], dtype=np.float64)
@@ -123,22 +135,34 @@ class Replay:
 
 
 class EpisodeBuilder:
-    """Collects one episode step by step in the layout above."""
+    """Collects one episode step by step in the layout above, in arrays that double when
+    full, so an episode still running can be sampled from (`view`) without copying."""
 
-    def __init__(self, obs, action_dim: int):
-        self.data = {"image": [obs["image"]], "state": [obs["state"]],
-                     "action": [np.zeros(action_dim, np.float32)], "reward": [0.0],
-                     "success": [0.0], "terminal": [0.0]}
+    def __init__(self, obs, action_dim: int, capacity: int = 256):
+        first = {"image": obs["image"], "state": np.asarray(obs["state"], np.float32),
+                 "action": np.zeros(action_dim, np.float32), "reward": 0.0, "success": 0.0,
+                 "terminal": 0.0}
+        self.data = {k: np.zeros((capacity, *np.shape(v)),
+                                 np.uint8 if k == "image" else np.float32)
+                     for k, v in first.items()}
+        self.n = 0
+        self._put(first)
+
+    def _put(self, step: dict) -> None:
+        if self.n == len(self.data["reward"]):
+            for k, v in self.data.items():
+                self.data[k] = np.concatenate([v, np.zeros_like(v)])
+        for k, v in step.items():
+            self.data[k][self.n] = v
+        self.n += 1
 
     def add(self, obs, action, reward, success, terminal: bool = False) -> None:
-        for k, v in (("image", obs["image"]), ("state", obs["state"]), ("action", action),
-                     ("reward", reward), ("success", success), ("terminal", float(terminal))):
-            self.data[k].append(v)
+        self._put({"image": obs["image"], "state": obs["state"], "action": action,
+                   "reward": reward, "success": success, "terminal": float(terminal)})
+
+    def view(self) -> Episode:
+        """The steps so far (views into the buffers: valid until the next `add`)."""
+        return {k: v[:self.n] for k, v in self.data.items()}
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {k: np.stack(v) for k, v in self.data.items()}
-        out["action"] = out["action"].astype(np.float32)
-        out["reward"] = out["reward"].astype(np.float32)
-        out["success"] = out["success"].astype(np.float32)
-        out["terminal"] = out["terminal"].astype(np.float32)
-        return out
+        return {k: v[:self.n].copy() for k, v in self.data.items()}

@@ -90,9 +90,11 @@ class Trainer:
         self.agent = make_agent(cfg, self.envs.action_dim, self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
         self.replay = Replay(self.out / "replay", cfg.replay.capacity, cfg.replay.seq_len,
-                             cfg.replay.prioritize_ends, self.rng)
+                             cfg.replay.prioritize_ends, self.rng, cfg.replay.ongoing)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
-        self.p = Progress(next_log=cfg.train.log_every, next_eval=cfg.train.eval_offset)
+        t = cfg.train
+        self.p = Progress(next_log=t.log_every,
+                          next_eval=t.eval_offset + (0 if t.eval_initial else t.eval_every))
         self.progress_bar = progress_bar
         self.heartbeat = Heartbeat(self.out, cfg.train.steps)
         self._last_eval: dict[str, float] = {}
@@ -175,7 +177,8 @@ class Trainer:
                      if k in ("success", "return")})
         return post
 
-    def _run_episodes(self, seeds: dict[int, int], policy, on_step) -> dict[int, dict]:
+    def _run_episodes(self, seeds: dict[int, int], policy, on_step,
+                      track: bool = False) -> dict[int, dict]:
         """One episode in each env of `seeds` ({env index: reset seed}), stepped together;
         `policy(images [m, H, W, 3], state) -> (actions [m, A], state)` acts for all m of
         them at once (finished envs keep their last frame; their actions are dropped).
@@ -183,6 +186,8 @@ class Trainer:
         order = sorted(seeds)
         obs = {i: o for i, (o, _) in self.envs.reset(seeds).items()}
         episodes = {i: EpisodeBuilder(obs[i], self.envs.action_dim) for i in order}
+        if track:  # training episodes: replay may sample them while they run
+            self.replay.track(list(episodes.values()))
         active, state = set(order), None
         while active:
             actions, state = policy(np.stack([obs[i]["image"] for i in order]), state)
@@ -194,6 +199,8 @@ class Trainer:
                 if terminated or truncated:
                     active.discard(i)
             on_step(len(live))
+        if track:
+            self.replay.track([])
         return {i: episodes[i].arrays() for i in order}
 
     def _explore(self, images: np.ndarray, state):
@@ -224,7 +231,7 @@ class Trainer:
                 bar.set_postfix(self._postfix(), refresh=False)
 
         seeds = {i: episode_seed(cfg.seed, 0, i, episode_round) for i in range(n)}
-        for ep in self._run_episodes(seeds, self._explore, on_step).values():
+        for ep in self._run_episodes(seeds, self._explore, on_step, track=True).values():
             self.replay.add(ep)
             self.p.episodes += 1
             self.logger.write(self.p.step, "episode", {

@@ -41,7 +41,7 @@ PAPER_ATARI_V3 = {
     "behaviour.discount": 1 - 1 / 333, "behaviour.lam": 0.95,
     "behaviour.target_fraction": 0.02, "behaviour.target_every": 1,
     "train.steps": 404_000, "train.train_every": 4, "train.eval_every": 20_000,
-    "train.eval_episodes": 100, "train.precision": "fp32",
+    "train.eval_episodes": 100, "train.eval_initial": False, "train.precision": "fp32",
 }
 
 

@@ -180,3 +180,26 @@ def test_v3_smoke_run_on_atari(tmp_path):
     assert (rows["s_obs"] != 0).any()  # the harmonizers train
     episodes = df[df["split"] == "episode"]
     assert len(episodes) >= 2 and set(df["split"]) == {"train", "episode", "eval"}
+
+
+def test_replay_samples_running_episodes_only_when_ongoing():
+    from agents.replay import EpisodeBuilder, Replay
+
+    obs = {"image": np.zeros((8, 8, 3), np.uint8), "state": np.zeros(3, np.float32)}
+    builder = EpisodeBuilder(obs, 2, capacity=4)  # grows past its first buffer
+    for t in range(1, 12):
+        builder.add({**obs, "image": np.full((8, 8, 3), t, np.uint8)}, np.ones(2), float(t),
+                    0.0, terminal=t == 11)
+    assert builder.n == 12 and builder.view()["reward"].tolist() == list(range(12))
+    assert builder.arrays()["terminal"].tolist() == [0.0] * 11 + [1.0]
+    rng = np.random.default_rng(0)
+    v2 = Replay(None, 1000, 10, False, rng)  # DreamerV2: finished episodes only
+    v3 = Replay(None, 1000, 10, False, rng, ongoing=True)
+    for replay in (v2, v3):
+        replay.track([builder])
+    assert not v2.ready() and v3.ready()
+    batch = v3.sample(4)
+    assert batch["image"].shape == (4, 10, 8, 8, 3)
+    # Sequences are consecutive steps of the running episode.
+    assert (np.diff(batch["reward"], axis=1) == 1).all()
+    assert np.array_equal(batch["image"][:, :, 0, 0, 0], batch["reward"].astype(np.uint8))
