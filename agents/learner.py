@@ -1,8 +1,9 @@
 """What every agent family shares: the device, Adam optimisers with global-norm clipping,
-mixed precision, the non-finite loss guard, image preprocessing and checkpoint state.
+mixed precision, the non-finite loss guard, image preprocessing, checkpoint state (`Learner`),
+and the Dreamer update and acting step (`Dreamer`).
 
-A family's Agent (agents/dreamerv2, agents/dreamerv3) subclasses `Learner`, builds its
-modules, registers its optimisers in `self.opt` and implements `update` and `act`.
+A family's Agent (agents/dreamerv2, agents/dreamerv3) subclasses `Dreamer`: it builds its
+world model `wm` and `behaviour` (actor, critic, slow critic) and calls `make_optimisers`.
 """
 
 from __future__ import annotations
@@ -90,3 +91,75 @@ class Learner(nn.Module):
             o.load_state_dict(state["opt"][k])
         self.scaler.load_state_dict(state["scaler"])
         self.updates = state["updates"]
+
+
+class Dreamer(Learner):
+    """One update = a world-model step, then an actor and a critic step in imagination; acting
+    = encoder, one RSSM posterior step and the actor, batched over N envs."""
+
+    wm: nn.Module
+    behaviour: nn.Module
+    #: Sample the posterior latent when acting greedily too (DreamerV3 does; V2 takes the mode).
+    sample_posterior_in_eval = False
+
+    def __init__(self, cfg, action_dim: int, device: torch.device):
+        super().__init__(cfg.train.precision, device)
+        self.cfg, self.action_dim = cfg, action_dim
+
+    def make_optimisers(self) -> None:
+        m, b = self.cfg.model, self.cfg.behaviour
+        self.to(self.device)
+        self.opt = {
+            "model": adam(self.wm.parameters(), m.lr, m.eps, m.weight_decay),
+            "actor": adam(self.behaviour.actor.parameters(), b.actor_lr, b.eps, b.weight_decay),
+            "critic": adam(self.behaviour.critic.parameters(), b.critic_lr, b.eps,
+                           b.weight_decay),
+        }
+
+    def start_states(self, post, data: dict[str, torch.Tensor]):
+        """Where imagination starts, from the posterior states of a batch."""
+        return post
+
+    def update_world_model(self, data: dict[str, torch.Tensor], step: int = -1):
+        """One world-model step; returns its logs and the detached start states."""
+        with self.autocast():
+            wm_loss, logs, post = self.wm.loss(data, step)
+        logs["grad_norm_model"] = self.step("model", wm_loss, self.wm.parameters(),
+                                            self.cfg.model.clip)
+        return logs, self.start_states(post, data)
+
+    def update_behaviour(self, start) -> dict[str, float]:
+        """One actor and one critic step on imagined rollouts, then the slow critic."""
+        b = self.cfg.behaviour
+        with self.autocast():
+            actor_loss, critic_loss, logs = self.behaviour.losses(self.wm, start)
+        logs["grad_norm_actor"] = self.step("actor", actor_loss,
+                                            self.behaviour.actor.parameters(), b.clip)
+        logs["grad_norm_critic"] = self.step("critic", critic_loss,
+                                             self.behaviour.critic.parameters(), b.clip)
+        self.scaler.update()
+        self.updates += 1
+        if self.updates % b.target_every == 0:
+            self.behaviour.update_target()
+        return logs
+
+    def update(self, batch: dict[str, np.ndarray], step: int = -1) -> dict[str, float]:
+        """One world-model update, then one actor and one critic update in imagination."""
+        logs, start = self.update_world_model(self.to_torch(batch), step)
+        logs.update(self.update_behaviour(start))
+        return logs
+
+    @torch.no_grad()
+    def act(self, images: np.ndarray, state, explore: bool):
+        """One policy step for N envs at once: uint8 images [N, H, W, 3] -> actions [N, A];
+        state = (deter, stoch, previous action), batched the same way (None to start)."""
+        n = len(images)
+        if state is None:
+            deter, stoch = self.wm.rssm.initial(n, self.device)
+            state = (deter, stoch, torch.zeros(n, self.action_dim, device=self.device))
+        deter, stoch, prev_action = state
+        embed = self.wm.encoder(preprocess(torch.as_tensor(images, device=self.device)))
+        deter, stoch = self.wm.rssm.obs_step(deter, stoch, prev_action, embed,
+                                             sample=explore or self.sample_posterior_in_eval)
+        action = self.behaviour.act(torch.cat([stoch, deter], -1), explore)
+        return action.cpu().numpy(), (deter, stoch, action)
