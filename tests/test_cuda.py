@@ -11,7 +11,8 @@ import torch
 from agents.bench import fake_batch
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
-from agents.dreamerv2.world_model import preprocess
+from agents.families import make_agent
+from agents.learner import preprocess
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")
@@ -66,4 +67,28 @@ def test_updates_are_finite_and_move_every_part(precision):
                  "behaviour.actor", "behaviour.critic"):
         keys = [k for k in before if k.startswith(part) and before[k].is_floating_point()]
         assert keys, part
+        assert any(not torch.equal(before[k], after[k]) for k in keys), f"{part} did not move"
+
+
+@pytest.mark.parametrize("weighting", ["fixed", "harmony"])
+def test_dreamerv3_updates_match_the_cpu_and_move_every_part(weighting):
+    cfg = make_config("smoke", "atari/pong", ["model.agent=dreamerv3",
+                                              f"weighting.name={weighting}"])
+    torch.manual_seed(0)
+    cpu, gpu = make_agent(cfg, 6, torch.device("cpu")), make_agent(cfg, 6, CUDA)
+    gpu.load_state_dict(cpu.state_dict())
+    batch = fake_batch(cfg, 6, np.random.default_rng(1))
+    batch["action"] = np.eye(6, dtype=np.float32)[np.random.default_rng(2).integers(
+        0, 6, batch["action"].shape[:2])]
+    before = {k: v.detach().clone() for k, v in gpu.state_dict().items()}
+    logs_c, logs_g = cpu.update(batch), gpu.update(batch)
+    for name, rel in (("loss_obs", 0.02), ("loss_rew", 0.05), ("loss_cont", 0.05)):
+        assert logs_g[name] == pytest.approx(logs_c[name], rel=rel), name
+    for _ in range(2):
+        logs_g = gpu.update(batch)
+    assert all(np.isfinite(v) for v in logs_g.values()), logs_g
+    after = gpu.state_dict()
+    for part in ("wm.encoder", "wm.decoder", "wm.rssm", "wm.reward", "wm.cont",
+                 "behaviour.actor", "behaviour.critic"):
+        keys = [k for k in before if k.startswith(part) and before[k].is_floating_point()]
         assert any(not torch.equal(before[k], after[k]) for k in keys), f"{part} did not move"
