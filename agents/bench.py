@@ -225,11 +225,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = make_config("paper", "metaworld/lever-pull", args.overrides)
+        device = resolve_device(cfg.train.device)
     except ConfigError as exc:
         parser.exit(2, f"error: {exc}\n")
     header = {"date": time.strftime("%Y-%m-%d"),
               "machine": platform.processor() or platform.machine(),
-              "device": str(resolve_device(cfg.train.device)),
+              "device": str(device),
               "threads": torch.get_num_threads(), "torch": torch.__version__}
     print(" | ".join(f"{k} {v}" for k, v in header.items()))
     rows = []

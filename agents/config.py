@@ -257,7 +257,11 @@ SMOKE = {
     "train.checkpoint_every": 100,
 }
 
-PRESETS = ("smoke", "quick", "paper")
+# gpu: the quick model on one CUDA GPU with bf16 autocast, for diagnostics that need many more
+# updates than a CPU gives (the studies' gpu grids, study/specs.py).
+GPU = {**QUICK, "train.device": "cuda", "train.precision": "bf16"}
+
+PRESETS = ("smoke", "quick", "gpu", "paper")
 
 
 SUITES = ("metaworld", "dmc", "atari")
@@ -303,6 +307,8 @@ def make_config(
         apply_overrides(cfg, PAPER_ATARI)
     if preset == "quick":
         apply_overrides(cfg, QUICK)
+    elif preset == "gpu":
+        apply_overrides(cfg, GPU)
     elif preset == "smoke":
         apply_overrides(cfg, SMOKE)
         if suite_of(task) == "atari":  # 100 agent steps at action repeat 4

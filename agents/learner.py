@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.config import ConfigError
+
 
 class NonFiniteLossError(RuntimeError):
     pass
@@ -23,7 +25,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device=cuda but no CUDA device is available")
+        raise ConfigError("train.device=cuda but this machine has no CUDA device")
     return torch.device(name)
 
 

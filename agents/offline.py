@@ -98,6 +98,7 @@ class OfflineTrainer:
         from agents.learner import resolve_device
 
         self.cfg, self.out, self.progress_bar = cfg, Path(out), progress_bar
+        self.device = resolve_device(cfg.train.device)  # before minutes of data collection
         self.out.mkdir(parents=True, exist_ok=True)
         check_config(self.out, cfg)
         set_threads(cfg.train.threads)
@@ -110,7 +111,6 @@ class OfflineTrainer:
                                                  collected=i, episodes=n))
         self.train_eps, self.heldout = experts.split(cfg, episodes)
         self.baseline = mean_reward(self.train_eps)  # the constant predictor's reward
-        self.device = resolve_device(cfg.train.device)
         self.agent = make_agent(cfg, episodes[0]["action"].shape[-1], self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
         self.replay = Replay(None, cfg.replay.capacity, cfg.replay.seq_len,

@@ -79,12 +79,12 @@ class Trainer:
         from agents.replay import Replay
 
         self.cfg, self.out = cfg, Path(out)
+        self.device = resolve_device(cfg.train.device)  # before anything is written
         self.out.mkdir(parents=True, exist_ok=True)
         check_config(self.out, cfg)
         set_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         e = cfg.env
-        self.device = resolve_device(cfg.train.device)
         self.envs = EnvPool(EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat,
                                     e.camera, e.render), e.num_envs)
         self.agent = make_agent(cfg, self.envs.action_dim, self.device)

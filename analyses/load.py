@@ -108,6 +108,8 @@ SCALES = {
              "end to end and says nothing about the paper's claims",
     "quick": "the laptop-scale `quick` preset (small model, short runs): directions can show, "
              "magnitudes are not the paper's",
+    "gpu": "the `gpu` preset (the small model on one GPU, many more updates than on a laptop): "
+           "directions and learned weights can show, magnitudes are not the paper's",
     "paper": "the paper's configuration (`paper` preset)",
 }
 

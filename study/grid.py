@@ -46,11 +46,11 @@ def expand(study: str, preset: str = "quick", seeds: int | None = None,
     spec = get_study(study)
     if seeds is not None and seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    base = [f"{k}={v}" for k, v in spec.overrides.get(preset, {}).items()]
     if tasks:
         for task in tasks:
-            make_config(preset, task)  # validates the task name
+            make_config(preset, task, base)  # validates the task name
     n_seeds = seeds or spec.seeds.get(preset, 3)
-    base = [f"{k}={v}" for k, v in spec.overrides.get(preset, {}).items()]
     runs = []
     for task in tasks or spec.tasks_for(preset):
         for label, name, params in spec.weightings:

@@ -101,6 +101,17 @@ def slurm_options_from(args: argparse.Namespace) -> dict:
     return options
 
 
+def check_devices(runs) -> None:
+    """Local runs that ask for CUDA need it here (on SLURM the nodes are the judge)."""
+    if any(r.config.train.device == "cuda" for r in runs):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("these runs ask for train.device=cuda (the gpu preset does) and "
+                              "this machine has no CUDA device; use --executor slurm with "
+                              "--gpus, or another preset")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -110,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {args.workers}")
         runs = expand(args.study, args.preset, args.seeds, args.tasks, args.overrides)
+        if args.executor == "local" and not args.dry_run:
+            check_devices(runs)
         if Path(args.results).exists() and not Path(args.results).is_dir():
             raise ConfigError(f"--results {args.results} is not a directory")
     except ConfigError as exc:

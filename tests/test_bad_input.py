@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 NOWHERE = "/nonexistent/harmonydream"
@@ -82,6 +83,12 @@ CASES = {
     "bench unknown row": ("agents.bench", ["--rows", "nope"]),
     "bench unknown config key": ("agents.bench", ["--set", "model.x=1"]),
 }
+
+
+if not torch.cuda.is_available():  # asking for CUDA is bad input only where there is none
+    CASES["run cuda runs without CUDA"] = ("study.run", ["harmony", "--preset", "gpu"])
+    CASES["train cuda without CUDA"] = ("agents.train", ["--set", "train.device=cuda",
+                                                         "--out", "r"])
 
 
 @pytest.mark.parametrize("name", list(CASES))
