@@ -203,3 +203,22 @@ def test_replay_samples_running_episodes_only_when_ongoing():
     # Sequences are consecutive steps of the running episode.
     assert (np.diff(batch["reward"], axis=1) == 1).all()
     assert np.array_equal(batch["image"][:, :, 0, 0, 0], batch["reward"].astype(np.uint8))
+
+
+def test_lambda_returns_and_the_continue_flag():
+    from agents.dreamerv3.behaviour import lambda_returns
+
+    H, g = 4, 0.9
+    reward = torch.ones(H + 1, 1)
+    value = torch.full((H + 1, 1), 2.0)
+    # lambda = 1: discounted reward sum, bootstrapped with the last value.
+    ret = lambda_returns(reward, torch.ones(H + 1, 1), value, g, 1.0)
+    expected = [sum(g**k for k in range(H - t)) + g ** (H - t) * 2.0 for t in range(H)]
+    assert torch.allclose(ret[:, 0], torch.tensor(expected))
+    # lambda = 0: one-step targets r + g v.
+    ret0 = lambda_returns(reward, torch.ones(H + 1, 1), value, g, 0.0)
+    assert torch.allclose(ret0, torch.full((H, 1), 1 + g * 2.0))
+    # An episode that ends at step 2: nothing after it counts.
+    cont = torch.tensor([[1.0], [1.0], [0.0], [0.0], [0.0]])
+    ret = lambda_returns(reward, cont, value, g, 1.0)
+    assert torch.allclose(ret[:, 0], torch.tensor([1 + g * 1, 1.0, 1.0, 1.0]))
