@@ -9,12 +9,25 @@ world model `wm` and `behaviour` (actor, critic, slow critic) and calls `make_op
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from agents.config import ConfigError
+
+
+@dataclass
+class Posterior:
+    """Posterior states of a batch of sequences (both families' RSSMs)."""
+
+    deter: torch.Tensor  # [B, T, deter]
+    stoch: torch.Tensor  # [B, T, stoch * classes]
+
+    @property
+    def feat(self) -> torch.Tensor:
+        return torch.cat([self.stoch, self.deter], -1)
 
 
 class NonFiniteLossError(RuntimeError):

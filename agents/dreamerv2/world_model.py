@@ -8,25 +8,13 @@ How they are combined is the Weighting's job, not the model's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from agents.config import ModelConfig
 from agents.dreamerv2.networks import RSSM, Decoder, Encoder, mlp
-from agents.learner import NonFiniteLossError, check_finite, preprocess
+from agents.learner import NonFiniteLossError, Posterior, check_finite, preprocess
 from agents.weighting import Weighting
-
-
-@dataclass
-class Posterior:
-    deter: torch.Tensor  # [B, T, deter]
-    stoch: torch.Tensor  # [B, T, stoch * classes]
-
-    @property
-    def feat(self) -> torch.Tensor:
-        return torch.cat([self.stoch, self.deter], -1)
 
 
 class WorldModel(nn.Module):

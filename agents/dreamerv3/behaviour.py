@@ -16,11 +16,10 @@ import torch
 from torch import nn
 
 from agents.config import BehaviourConfig, ModelConfig
-from agents.dreamerv2.behaviour import frozen
-from agents.dreamerv2.world_model import Posterior
 from agents.dreamerv3.distributions import OneHotActions, TwoHotSymlog
 from agents.dreamerv3.networks import mlp
 from agents.dreamerv3.world_model import WorldModel
+from agents.learner import Posterior
 
 
 @dataclass
@@ -98,7 +97,7 @@ class Behaviour(nn.Module):
     def losses(self, wm: WorldModel, start: Start):
         """Actor (REINFORCE) and critic losses from imagined rollouts of every start state."""
         cfg = self.cfg
-        with torch.no_grad(), frozen(wm):
+        with torch.no_grad():  # REINFORCE: no gradient through the model
             feats, actions = self.imagine(wm, start)
             reward = wm.reward_mean(feats).float()
             cont = (wm.cont_dist(feats).probs > 0.5).float()

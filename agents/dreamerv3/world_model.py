@@ -19,10 +19,9 @@ from torch import distributions as D
 from torch import nn
 
 from agents.config import ModelConfig
-from agents.dreamerv2.world_model import Posterior
 from agents.dreamerv3.distributions import TwoHotSymlog
 from agents.dreamerv3.networks import RSSM, Decoder, Encoder, mlp
-from agents.learner import NonFiniteLossError, check_finite, preprocess
+from agents.learner import NonFiniteLossError, Posterior, check_finite, preprocess
 from agents.weighting import Weighting
 
 
