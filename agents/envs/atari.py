@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.envs.suites import Obs, UnknownTaskError
+from agents.envs.base import Obs, UnknownTaskError
 
 # The 26 games of Atari 100K, in the reference score files' names.
 ATARI100K = (

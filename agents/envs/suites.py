@@ -22,7 +22,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-Obs = dict[str, np.ndarray]
+from agents.envs.base import Obs, UnknownTaskError  # noqa: E402, F401  (re-exported)
 
 DMC_TASKS = {
     "cartpole-swingup": ("cartpole", "swingup"),
@@ -39,10 +39,6 @@ DMC_TASKS = {
     "pendulum-swingup": ("pendulum", "swingup"),
     "cup-catch": ("ball_in_cup", "catch"),
 }
-
-
-class UnknownTaskError(ValueError):
-    pass
 
 
 RENDER = ("fast", "light", "default")
