@@ -133,6 +133,7 @@ def make_weighting(cfg, base: dict[str, float] | None = None,
     return weighting
 
 
-def rectified_optimum(loss: float) -> float:
-    """sigma minimising L/sigma + log(1 + sigma): (L + sqrt(L^2 + 4L)) / 2."""
-    return (loss + math.sqrt(loss * loss + 4.0 * loss)) / 2.0
+def rectified_optimum(loss: float, share: float = 1.0) -> float:
+    """sigma minimising L/sigma + c log(1 + sigma), c the regulariser share:
+    (L + sqrt(L^2 + 4cL)) / (2c); (L + sqrt(L^2 + 4L)) / 2 for c = 1."""
+    return (loss + math.sqrt(loss * loss + 4.0 * share * loss)) / (2.0 * share)

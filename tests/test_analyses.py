@@ -1,6 +1,7 @@
 """Analysis functions on synthetic tables with known answers, and the carried reference."""
 
 import json
+import math
 import warnings
 
 import numpy as np
@@ -328,3 +329,24 @@ def test_dreamer_check_computes_our_curves_as_the_references_do_and_gives_verdic
     assert "**within** the reference seed range" in check.sentence(v.reset_index().iloc[0])
     mwm = check.reference_bands({"metaworld/handle-pull-side"})
     assert set(mwm["source"]) == {"metaworld_mwm"}, "no APV curve: the MWM one, labelled"
+
+
+def test_balance_measures_how_far_the_harmonizers_got():
+    from agents.weighting import rectified_optimum
+    from analyses import balance
+
+    rows = []
+    for step in (100, 200):
+        for loss, level, s in (("obs", 400.0, math.log(rectified_optimum(400.0))),
+                               ("rew", 2.0, 0.0)):
+            base = {"run_id": "r", "task": "metaworld/lever-pull", "label": "harmony",
+                    "weighting": "harmony", "seed": 0, "split": "train", "step": step}
+            rows += [{**base, "metric": f"loss_{loss}", "value": level},
+                     {**base, "metric": f"s_{loss}", "value": s}]
+    b = balance.balance(pd.DataFrame(rows)).set_index("loss")
+    assert b.loc["obs", "gap"] == pytest.approx(0.0, abs=1e-9)  # at its balance
+    assert b.loc["rew", "s_star"] == pytest.approx(math.log(rectified_optimum(2.0)))
+    assert b.loc["rew", "gap"] < 0  # still at its initial s = 0
+    assert "obs: s +5.99 vs balance +5.99 (100% of the way" in balance.sentence(b.reset_index())
+    # DreamerV3's KL pair counts its regulariser 5/6: a larger sigma* for the same loss.
+    assert rectified_optimum(2.0, 5 / 6) > rectified_optimum(2.0)
