@@ -49,7 +49,7 @@ def expand(study: str, preset: str = "quick", seeds: int | None = None,
     base = [f"{k}={v}" for k, v in spec.overrides.get(preset, {}).items()]
     if tasks:
         for task in tasks:
-            make_config(preset, task, base)  # validates the task name
+            make_config(preset, task, [*base, *(overrides or [])])  # validates the task
     n_seeds = seeds or spec.seeds.get(preset, 3)
     runs = []
     for task in tasks or spec.tasks_for(preset):
