@@ -48,6 +48,13 @@ class Weighting(nn.Module):
     def named_scalars(self) -> dict[str, torch.Tensor]:
         return {}
 
+    def _regularise(self, term) -> torch.Tensor:
+        """sum_i share_i * term(s_i) over the learned scalars (share from `reg`, default 1)."""
+        scalars = self.named_scalars()
+        s = torch.stack(list(scalars.values()))
+        share = torch.tensor([self.reg.get(k, 1.0) for k in scalars], device=s.device)
+        return (share * term(s)).sum()
+
 
 class Fixed(Weighting):
     """w_o * L_o + w_r * L_r + w_d * L_d (Dreamer's default is 1/1/1)."""
@@ -82,10 +89,8 @@ class Harmony(Weighting):
         return {k: torch.exp(-self.s[k]) if k in self.s else one for k in LOSSES}
 
     def regulariser(self) -> torch.Tensor:
-        s = torch.stack(list(self.s.values()))
-        share = torch.tensor([self.reg.get(k, 1.0) for k in self.s], device=s.device)
         # log(1 + exp(s)) = softplus(s), stable for large s.
-        return (share * (nn.functional.softplus(s) if self.rectified else s)).sum()
+        return self._regularise(nn.functional.softplus if self.rectified else (lambda s: s))
 
     def _device(self) -> torch.device:
         return next(iter(self.s.values())).device
@@ -105,8 +110,7 @@ class Uncertainty(Weighting):
         return {k: 0.5 * torch.exp(-2.0 * self.s[k]) for k in LOSSES}
 
     def regulariser(self) -> torch.Tensor:
-        share = [self.reg.get(k, 1.0) for k in self.s]
-        return (torch.tensor(share) * torch.stack(list(self.s.values())).cpu()).sum()
+        return self._regularise(lambda s: s)
 
 
 def _fixed(cfg) -> Weighting:

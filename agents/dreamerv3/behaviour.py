@@ -49,7 +49,6 @@ class ReturnScale(nn.Module):
         self.decay, self.q = decay, torch.tensor([low / 100, high / 100])
         self.register_buffer("low", torch.zeros(()))
         self.register_buffer("high", torch.zeros(()))
-        self.register_buffer("started", torch.zeros((), dtype=torch.bool))
 
     @torch.no_grad()
     def update(self, returns: torch.Tensor) -> torch.Tensor:
@@ -57,7 +56,6 @@ class ReturnScale(nn.Module):
         d = self.decay
         self.low.copy_(d * self.low + (1 - d) * lo)
         self.high.copy_(d * self.high + (1 - d) * hi)
-        self.started.fill_(True)
         return (self.high - self.low).clamp(min=1.0)
 
 
