@@ -140,14 +140,21 @@ class RSSM(nn.Module):
         deter = torch.tanh(self.initial_deter).expand(n, -1)
         return deter, self.mode(self.logits(self.img_out(deter)))
 
+    def _recur(self, deter, stoch, action):
+        """The next deterministic state from the last state and action."""
+        return self.gru(self.img_in(torch.cat([stoch, action], -1)), deter)
+
+    def _posterior(self, deter, embed):
+        return self.logits(self.obs_out(torch.cat([deter, embed], -1)))
+
     def img_step(self, deter, stoch, action):
-        x = self.img_in(torch.cat([stoch, action], -1))
-        deter = self.gru(x, deter)
+        deter = self._recur(deter, stoch, action)
         return deter, self.logits(self.img_out(deter))
 
     def obs_step(self, deter, stoch, action, embed, sample: bool = True):
-        deter, _ = self.img_step(deter, stoch, action)
-        logits = self.logits(self.obs_out(torch.cat([deter, embed], -1)))
+        # Acting needs no prior: only the recurrence and the posterior are computed.
+        deter = self._recur(deter, stoch, action)
+        logits = self._posterior(deter, embed)
         stoch = self.sample(logits) if sample else self.mode(logits)
         return deter, stoch.to(deter.dtype)
 
@@ -159,9 +166,8 @@ class RSSM(nn.Module):
         # The prior of every step is a function of its deter alone: computed for all at once.
         deters, stochs, posts = [], [], []
         for i in range(t):
-            x = self.img_in(torch.cat([stoch, action[:, i]], -1))
-            deter = self.gru(x, deter)
-            logits = self.logits(self.obs_out(torch.cat([deter, embed[:, i]], -1)))
+            deter = self._recur(deter, stoch, action[:, i])
+            logits = self._posterior(deter, embed[:, i])
             stoch = self.sample(logits).to(deter.dtype)
             deters.append(deter)
             stochs.append(stoch)
