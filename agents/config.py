@@ -257,6 +257,10 @@ SMOKE = {
     "train.checkpoint_every": 100,
 }
 
+# Atari at smoke: episodes cut at 400 frames (100 agent steps at action repeat 4).
+SMOKE_ATARI = {"env.episode_length": 400, "train.steps": 1200, "train.eval_every": 400,
+               "train.checkpoint_every": 400}
+
 # gpu: the quick model on one CUDA GPU with bf16 autocast, for diagnostics that need many more
 # updates than a CPU gives (the studies' gpu grids, study/specs.py).
 GPU = {**QUICK, "train.device": "cuda", "train.precision": "bf16"}
@@ -298,22 +302,20 @@ def make_config(
     cfg = Config(preset=preset)
     cfg.env.task = task
     overrides = overrides or {}
+    suite = suite_of(task)
     if _agent_of(overrides) == "dreamerv3":
         apply_overrides(cfg, {"model.agent": "dreamerv3", **PAPER_V3})
-    if suite_of(task) == "dmc":
+    if suite == "dmc":
         apply_overrides(cfg, PAPER_DMC)
         cfg.env.camera = "0"
-    elif suite_of(task) == "atari":
+    elif suite == "atari":
         apply_overrides(cfg, PAPER_ATARI)
     if preset == "quick":
         apply_overrides(cfg, QUICK)
     elif preset == "gpu":
         apply_overrides(cfg, GPU)
     elif preset == "smoke":
-        apply_overrides(cfg, SMOKE)
-        if suite_of(task) == "atari":  # 100 agent steps at action repeat 4
-            apply_overrides(cfg, {"env.episode_length": 400, "train.steps": 1200,
-                                  "train.eval_every": 400, "train.checkpoint_every": 400})
+        apply_overrides(cfg, {**SMOKE, **(SMOKE_ATARI if suite == "atari" else {})})
     apply_overrides(cfg, overrides)
     validate(cfg)
     return cfg
