@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyses.reference import RANDOM_HUMAN
+from analyses.reference import RANDOM_HUMAN, human_normalised
 
 WINDOW = 40_000  # frames: the last 10K agent steps
 # Our weighting labels -> the reference files' method names.
@@ -17,11 +17,6 @@ METHODS = {"dreamerv3": "DreamerV3", "harmony": "DreamerV3 + HarmonyDream"}
 def game(task: str) -> str:
     """'atari/ms_pacman' -> 'ms_pacman' (the reference files' names)."""
     return task.split("/", 1)[-1]
-
-
-def human_normalised(score, name: str):
-    rand, human = RANDOM_HUMAN[name]
-    return (score - rand) / (human - rand)
 
 
 def our_scores(table: pd.DataFrame) -> pd.DataFrame:

@@ -37,17 +37,22 @@ RANDOM_HUMAN = {
 DIRECTORY = Path(__file__).parent / "reference"
 
 
+def human_normalised(score, game: str):
+    """(score - random) / (human - random) for an Atari game."""
+    rand, human = RANDOM_HUMAN[game]
+    return (score - rand) / (human - rand)
+
+
 def atari_scores(directory: Path = DIRECTORY) -> pd.DataFrame:
     """Tidy table: method, task, seed, step, value (raw score), hns (human-normalised)."""
     rows = []
     for method, name in FILES.items():
         data = json.loads((directory / name).read_text())
         for game, seeds in data["score"].items():
-            rand, human = RANDOM_HUMAN[game]
             for seed, scores in enumerate(seeds):
                 for step, score in zip(data["steps"], scores, strict=True):
                     rows.append({"method": method, "task": game, "seed": seed, "step": step,
-                                 "value": score, "hns": (score - rand) / (human - rand)})
+                                 "value": score, "hns": human_normalised(score, game)})
     return pd.DataFrame(rows)
 
 

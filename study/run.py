@@ -103,13 +103,10 @@ def slurm_options_from(args: argparse.Namespace) -> dict:
 
 def check_devices(runs) -> None:
     """Local runs that ask for CUDA need it here (on SLURM the nodes are the judge)."""
-    if any(r.config.train.device == "cuda" for r in runs):
-        import torch
+    from agents.learner import resolve_device
 
-        if not torch.cuda.is_available():
-            raise ConfigError("these runs ask for train.device=cuda (the gpu preset does) and "
-                              "this machine has no CUDA device; use --executor slurm with "
-                              "--gpus, or another preset")
+    for device in {r.config.train.device for r in runs}:
+        resolve_device(device)  # ConfigError where CUDA is asked for and absent
 
 
 def main(argv: list[str] | None = None) -> int:
