@@ -37,6 +37,7 @@ from agents.cli import Parser, positive_int
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
+from agents.graphs import WARMUP
 from agents.learner import resolve_device
 
 ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent",
@@ -58,6 +59,17 @@ def fake_batch(cfg, action_dim: int, rng: np.random.Generator) -> dict[str, np.n
 
 def time_update(agent, batch, reps: int) -> dict[str, float]:
     sync = torch.cuda.synchronize if agent.device.type == "cuda" else (lambda: None)
+    if agent.graphs:  # one graph for the whole update: only its total can be timed
+        data = agent.to_torch(batch)
+        times = []
+        for i in range(WARMUP + 1 + reps):  # warm-up, capture, then timed replays
+            sync()
+            t0 = time.perf_counter()
+            agent.update_tensors(data)
+            sync()
+            if i > WARMUP:
+                times.append(time.perf_counter() - t0)
+        return {"total_s": statistics.median(times)}
     wm_times, beh_times = [], []
     for i in range(reps + 1):
         data = agent.to_torch(batch)
@@ -88,7 +100,7 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False)
     shape = (f"batch {cfg.replay.batch_size}x{cfg.replay.seq_len}, deter {m.deter}, "
              f"stoch {m.stoch}x{m.classes}, depth {m.depth}, MLP {m.mlp_layers}x{m.mlp_units}, "
              f"{sum(p.numel() for p in agent.parameters()) / 1e6:.1f}M params, "
-             f"{cfg.train.precision}")
+             f"{cfg.train.precision}{', CUDA graph' if agent.graphs else ''}")
     timing = time_update(agent, batch, reps)
     return {"row": f"update-{'v3-' if v3 else ''}{preset}", "shape": shape, **timing,
             "tflop": (flop := update_flops(agent, batch)) / 1e12,

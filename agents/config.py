@@ -132,6 +132,10 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA only)
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
+    # On CUDA, record the update and the acting step as CUDA graphs (agents/graphs.py): the
+    # same maths in one launch instead of thousands. Ignored on the CPU. Off by default until
+    # tests/test_cuda.py's graphed-vs-eager checks have passed on a GPU (none was lent yet).
+    cuda_graphs: bool = False
 
 
 @dataclass
@@ -438,6 +442,8 @@ def validate(cfg: Config) -> None:
     need(cfg.train.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32/bf16/fp16")
     need(not (cfg.train.precision == "fp16" and cfg.train.device == "cpu"),
          "train.precision=fp16 needs CUDA; use bf16 on the CPU")
+    need(not (cfg.train.cuda_graphs and cfg.train.precision == "fp16"),
+         "train.cuda_graphs needs fp32 or bf16 (fp16's gradient scaler syncs every step)")
     need(len(cfg.model.enc_kernels) >= 1 and len(cfg.model.dec_kernels) >= 1,
          "model.enc_kernels and model.dec_kernels must not be empty")
     need(cfg.env.episode_length % cfg.env.action_repeat == 0,
@@ -457,7 +463,7 @@ def validate(cfg: Config) -> None:
 
 
 # How a run is executed, not what it computes: not part of a run's identity.
-EXECUTION_KEYS = (("train", "threads"),)
+EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"))  # same run either way
 
 
 def identity(cfg: Config) -> dict[str, Any]:

@@ -4,6 +4,11 @@ and the Dreamer update and acting step (`Dreamer`).
 
 A family's Agent (agents/dreamerv2, agents/dreamerv3) subclasses `Dreamer`: it builds its
 world model `wm` and `behaviour` (actor, critic, slow critic) and calls `make_optimisers`.
+
+The update and the acting step never copy to the host: their metrics stay on the device
+(agents/metrics.py sums them), so on CUDA both can run as CUDA graphs (`train.cuda_graphs`,
+agents/graphs.py). Eager updates check every loss for NaN/Inf before the optimiser step (one
+sync per update); graphed updates leave that check to the metrics' read-back (`Metrics`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 from torch import nn
 
 from agents.config import ConfigError
+from agents.graphs import CapturedStep
 
 
 @dataclass
@@ -42,9 +48,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def adam(params, lr: float, eps: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    # foreach: one fused kernel launch per parameter group instead of one per tensor.
-    return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=weight_decay, foreach=True)
+def adam(params, lr: float, eps: float, weight_decay: float = 0.0,
+         capturable: bool = False) -> torch.optim.Optimizer:
+    # foreach: one fused kernel launch per parameter group instead of one per tensor;
+    # capturable: the step count lives on the device, as a CUDA graph needs.
+    return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=weight_decay, foreach=True,
+                             capturable=capturable)
 
 
 def preprocess(image: torch.Tensor) -> torch.Tensor:
@@ -52,41 +61,49 @@ def preprocess(image: torch.Tensor) -> torch.Tensor:
     return image.permute(*range(image.dim() - 3), -1, -3, -2).float() / 255.0 - 0.5
 
 
-def check_finite(losses: dict[str, torch.Tensor], step: int) -> None:
-    """Stop on the first NaN/Inf loss, naming it (one sync per update, by design)."""
-    for name, value in losses.items():
-        if not torch.isfinite(value):
-            raise NonFiniteLossError(
-                f"non-finite {name} loss ({float(value.detach())}) at step {step}")
+def check_finite(logs: dict[str, torch.Tensor | float], total: torch.Tensor, step: int) -> None:
+    """Stop on the first NaN/Inf raw loss (logged as loss_*) or total, naming it (one sync
+    per update: the eager path's guard)."""
+    losses = {k.removeprefix("loss_"): v for k, v in logs.items() if k.startswith("loss_")}
+    for name, value in {**losses, "total world-model": total}.items():
+        if not torch.isfinite(torch.as_tensor(value)):
+            raise NonFiniteLossError(f"non-finite {name} loss ({float(value)}) at step {step}")
 
 
 class Learner(nn.Module):
-    def __init__(self, precision: str, device: torch.device):
+    def __init__(self, precision: str, device: torch.device, graphs: bool = False):
         super().__init__()
         self.device = device
+        self.graphs = graphs and device.type == "cuda"  # CUDA graphs: on CUDA only
         self.opt: dict[str, torch.optim.Optimizer] = {}
         # Mixed precision: autocast on either device (bf16 uses AMX / tensor cores where the
         # hardware has them); fp16 needs CUDA and a gradient scaler.
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         if self.amp_dtype == torch.float16 and device.type != "cuda":
             raise ValueError("train.precision=fp16 needs CUDA; use bf16 on the CPU")
+        if self.graphs and self.amp_dtype == torch.float16:
+            raise ConfigError("train.cuda_graphs needs fp32 or bf16: fp16's gradient scaler "
+                              "reads its overflow check on the host every step")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.updates = 0
 
     def autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        # Autocast's weight-cast cache would hold tensors from outside a graph's memory pool.
+        return torch.autocast(self.device.type, dtype=self.amp_dtype,
+                              cache_enabled=not self.graphs)
 
-    def step(self, name: str, loss: torch.Tensor, params, clip: float) -> float:
-        """One optimiser step on `loss` with global-norm clipping; returns the norm."""
+    def step(self, name: str, loss: torch.Tensor, params, clip: float) -> torch.Tensor:
+        """One optimiser step on `loss` with global-norm clipping; returns the norm (on the
+        device: clip_grad_norm_ scales by min(1, clip / norm) without a host sync)."""
         opt = self.opt[name]
         opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(opt)
-        norm = nn.utils.clip_grad_norm_(params, clip)
+        norm = nn.utils.clip_grad_norm_(params, clip, foreach=True)
         self.scaler.step(opt)
-        return float(norm)
+        return norm.detach()
 
     def to_torch(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         out = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
@@ -118,17 +135,21 @@ class Dreamer(Learner):
     sample_posterior_in_eval = False
 
     def __init__(self, cfg, action_dim: int, device: torch.device):
-        super().__init__(cfg.train.precision, device)
+        super().__init__(cfg.train.precision, device, cfg.train.cuda_graphs)
         self.cfg, self.action_dim = cfg, action_dim
+        self._update_graph: CapturedStep | None = None
+        self._act_graphs: dict[tuple, CapturedStep] = {}  # one per (N envs, explore)
 
     def make_optimisers(self) -> None:
         m, b = self.cfg.model, self.cfg.behaviour
         self.to(self.device)
+        g = self.graphs
         self.opt = {
-            "model": adam(self.wm.parameters(), m.lr, m.eps, m.weight_decay),
-            "actor": adam(self.behaviour.actor.parameters(), b.actor_lr, b.eps, b.weight_decay),
+            "model": adam(self.wm.parameters(), m.lr, m.eps, m.weight_decay, g),
+            "actor": adam(self.behaviour.actor.parameters(), b.actor_lr, b.eps,
+                          b.weight_decay, g),
             "critic": adam(self.behaviour.critic.parameters(), b.critic_lr, b.eps,
-                           b.weight_decay),
+                           b.weight_decay, g),
         }
 
     def start_states(self, post, data: dict[str, torch.Tensor]):
@@ -136,15 +157,17 @@ class Dreamer(Learner):
         return post
 
     def update_world_model(self, data: dict[str, torch.Tensor], step: int = -1):
-        """One world-model step; returns its logs and the detached start states."""
+        """One world-model step; returns its logs (on the device) and the start states."""
         with self.autocast():
-            wm_loss, logs, post = self.wm.loss(data, step)
+            wm_loss, logs, post = self.wm.loss(data)
+        if not self.graphs:
+            check_finite(logs, wm_loss, step)
         logs["grad_norm_model"] = self.step("model", wm_loss, self.wm.parameters(),
                                             self.cfg.model.clip)
         return logs, self.start_states(post, data)
 
-    def update_behaviour(self, start) -> dict[str, float]:
-        """One actor and one critic step on imagined rollouts, then the slow critic."""
+    def update_behaviour(self, start) -> dict[str, torch.Tensor]:
+        """One actor and one critic step on imagined rollouts."""
         b = self.cfg.behaviour
         with self.autocast():
             actor_loss, critic_loss, logs = self.behaviour.losses(self.wm, start)
@@ -152,17 +175,41 @@ class Dreamer(Learner):
                                             self.behaviour.actor.parameters(), b.clip)
         logs["grad_norm_critic"] = self.step("critic", critic_loss,
                                              self.behaviour.critic.parameters(), b.clip)
-        self.scaler.update()
-        self.updates += 1
-        if self.updates % b.target_every == 0:
-            self.behaviour.update_target()
         return logs
 
-    def update(self, batch: dict[str, np.ndarray], step: int = -1) -> dict[str, float]:
-        """One world-model update, then one actor and one critic update in imagination."""
-        logs, start = self.update_world_model(self.to_torch(batch), step)
+    def _update(self, data: dict[str, torch.Tensor], step: int = -1) -> dict:
+        logs, start = self.update_world_model(data, step)
         logs.update(self.update_behaviour(start))
         return logs
+
+    def update(self, batch: dict[str, np.ndarray], step: int = -1
+               ) -> dict[str, torch.Tensor | float]:
+        """One world-model update, then one actor and one critic update in imagination;
+        returns the update's metrics, still on the device (see agents/metrics.py)."""
+        return self.update_tensors(self.to_torch(batch), step)
+
+    def update_tensors(self, data: dict[str, torch.Tensor], step: int = -1
+                       ) -> dict[str, torch.Tensor | float]:
+        """`update` on a batch already on the device."""
+        if self.graphs:
+            if self._update_graph is None:
+                self._update_graph = CapturedStep(self._update)
+            logs = self._update_graph(data)
+        else:
+            logs = self._update(data, step)
+        self.scaler.update()
+        self.updates += 1
+        if self.updates % self.cfg.behaviour.target_every == 0:
+            self.behaviour.update_target()  # in place: a graph's view of it stays valid
+        return logs
+
+    def _act(self, inputs: dict[str, torch.Tensor], explore: bool) -> dict[str, torch.Tensor]:
+        embed = self.wm.encoder(preprocess(inputs["image"]))
+        deter, stoch = self.wm.rssm.obs_step(inputs["deter"], inputs["stoch"], inputs["action"],
+                                             embed,
+                                             sample=explore or self.sample_posterior_in_eval)
+        action = self.behaviour.act(torch.cat([stoch, deter], -1), explore)
+        return {"deter": deter, "stoch": stoch, "action": action}
 
     @torch.no_grad()
     def act(self, images: np.ndarray, state, explore: bool):
@@ -172,9 +219,15 @@ class Dreamer(Learner):
         if state is None:
             deter, stoch = self.wm.rssm.initial(n, self.device)
             state = (deter, stoch, torch.zeros(n, self.action_dim, device=self.device))
-        deter, stoch, prev_action = state
-        embed = self.wm.encoder(preprocess(torch.as_tensor(images, device=self.device)))
-        deter, stoch = self.wm.rssm.obs_step(deter, stoch, prev_action, embed,
-                                             sample=explore or self.sample_posterior_in_eval)
-        action = self.behaviour.act(torch.cat([stoch, deter], -1), explore)
-        return action.cpu().numpy(), (deter, stoch, action)
+        inputs = dict(zip(("deter", "stoch", "action"), state, strict=True))
+        inputs["image"] = torch.as_tensor(images, device=self.device)
+        if self.graphs:
+            key = (n, explore)
+            if key not in self._act_graphs:
+                self._act_graphs[key] = CapturedStep(lambda x: self._act(x, explore))
+            out = self._act_graphs[key](inputs)
+            # The graph's outputs are overwritten by its next replay: the state is a copy.
+            out = {k: v.clone() for k, v in out.items()}
+        else:
+            out = self._act(inputs, explore)
+        return out["action"].cpu().numpy(), (out["deter"], out["stoch"], out["action"])

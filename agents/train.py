@@ -23,7 +23,9 @@ import numpy as np
 from agents import checkpoint
 from agents.cli import Parser
 from agents.config import Config, ConfigError, make_config
+from agents.learner import NonFiniteLossError
 from agents.logger import MetricsLogger
+from agents.metrics import Metrics
 from agents.replay import EpisodeBuilder
 from agents.rundir import check_config, set_threads
 from agents.status import Heartbeat, describe, hold_if_requested, status_on_error, write_status
@@ -92,6 +94,7 @@ class Trainer:
         self.replay = Replay(self.out / "replay", cfg.replay.capacity, cfg.replay.seq_len,
                              cfg.replay.prioritize_ends, self.rng, cfg.replay.ongoing)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
+        self.metrics = Metrics()  # update metrics, summed on the device between log rows
         t = cfg.train
         self.p = Progress(next_log=t.log_every,
                           next_eval=t.eval_offset + (0 if t.eval_initial else t.eval_every))
@@ -122,6 +125,8 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         import torch
+
+        self._check_metrics()  # never checkpoint weights a non-finite update has touched
 
         checkpoint.save(self.out / "ckpt.pt", {
             "agent": self.agent.checkpoint_state(),
@@ -210,7 +215,14 @@ class Trainer:
             if self.envs.discrete:  # uniform over the actions, one-hot
                 return np.eye(dim, dtype=np.float32)[self.rng.integers(0, dim, n)], state
             return self.rng.uniform(-1, 1, (n, dim)).astype(np.float32), state
-        return self.agent.act(images, state, explore=True)
+        return self._act(images, state, explore=True)
+
+    def _act(self, images: np.ndarray, state, explore: bool):
+        actions, state = self.agent.act(images, state, explore)
+        if not np.isfinite(actions).all():  # free: the actions are on the host anyway
+            self._check_metrics()  # names the loss if a graphed update went non-finite
+            raise NonFiniteLossError(f"non-finite action at step {self.p.step}")
+        return actions, state
 
     def collect_round(self, bar) -> None:
         """One episode per env (N at once), stored in env order; train at the update ratio,
@@ -225,8 +237,9 @@ class Trainer:
             self._train_if_due()
             if self.p.step >= self.p.next_log:
                 self.p.next_log = next_multiple(self.p.step, cfg.log_every)
+                self._check_metrics()
                 self.logger.flush_mean(self.p.step, "train",
-                                       {"fps": round(self._fps(), 2),
+                                       {**self.metrics.drain(), "fps": round(self._fps(), 2),
                                         "updates": self.agent.updates})
                 bar.set_postfix(self._postfix(), refresh=False)
 
@@ -257,7 +270,18 @@ class Trainer:
 
     def _update(self) -> None:
         batch = self.replay.sample(self.cfg.replay.batch_size)
-        self.logger.accumulate(self.agent.update(batch, self.p.step))
+        self.metrics.add(self.agent.update(batch, self.p.step))
+
+    def _check_metrics(self) -> None:
+        """The graphed update's NaN/Inf guard: it cannot stop at the bad update without a
+        sync per update, so the summed losses are checked at every log row and checkpoint.
+        (Eager updates were each checked before their optimiser step.)"""
+        bad = self.metrics.nonfinite()
+        if bad:
+            names = ", ".join(k.removeprefix("loss_") for k in bad)
+            raise NonFiniteLossError(f"non-finite {names} loss in an update before step "
+                                     f"{self.p.step} (graphed updates are checked at each "
+                                     "log row and checkpoint)")
 
     def _evaluate(self) -> None:
         """`eval_episodes` greedy episodes, up to N at a time across the envs."""
@@ -268,7 +292,7 @@ class Trainer:
             count = min(n, cfg.eval_episodes - start)
             seeds = {i: episode_seed(cfg.seed, 1, 0, first + start + i) for i in range(count)}
             episodes = self._run_episodes(
-                seeds, lambda images, state: self.agent.act(images, state, explore=False),
+                seeds, lambda images, state: self._act(images, state, explore=False),
                 lambda live: None)
             for ep in episodes.values():
                 returns.append(float(ep["reward"].sum()))
@@ -316,7 +340,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
 
 def main(argv: list[str] | None = None) -> int:
     from agents.envs.parallel import EnvWorkerError
-    from agents.learner import NonFiniteLossError
 
     try:
         cfg, args = parse_args(argv)

@@ -3,7 +3,9 @@
 Each weighting is one small nn.Module. Its learnable scalars (if any) are parameters, so they
 go into the world-model optimiser with everything else and train in the same backward pass.
 `forward(losses)` takes the raw losses {"obs", "rew", "dyn"} and returns the total plus a dict
-of logged scalars: each raw loss, each effective weight and, for learned weightings, each s_i.
+of logged scalars: each raw loss, each effective weight and, for learned weightings, each s_i
+(detached tensors, fixed weights as floats: nothing is copied to the host, so the update can
+be captured as a CUDA graph).
 
 An agent family may give a loss a base scale, its default fixed weight, used wherever the
 weight is not learned, and a regulariser share (`make_weighting(cfg, base, reg)`): DreamerV3
@@ -29,20 +31,22 @@ class Weighting(nn.Module):
     base: dict[str, float] = {}
     reg: dict[str, float] = {}
 
-    def weights(self) -> dict[str, torch.Tensor]:
+    def weights(self) -> dict[str, torch.Tensor | float]:
         raise NotImplementedError
 
-    def regulariser(self) -> torch.Tensor:
-        return torch.zeros(())
+    def regulariser(self) -> torch.Tensor | float:
+        return 0.0
 
-    def forward(self, losses: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, losses: dict[str, torch.Tensor]
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
         learned = self.named_scalars()  # a learned weight replaces the family's base scale
         weights = {k: w if k in learned else w * self.base.get(k, 1.0)
                    for k, w in self.weights().items()}
         total = sum(weights[k] * losses[k] for k in LOSSES) + self.regulariser()
-        logs = {f"loss_{k}": float(losses[k].detach()) for k in LOSSES}
-        logs.update({f"weight_{k}": float(weights[k].detach()) for k in LOSSES})
-        logs.update({f"s_{k}": float(v.detach()) for k, v in self.named_scalars().items()})
+        detach = lambda v: v.detach() if isinstance(v, torch.Tensor) else v  # noqa: E731
+        logs = {f"loss_{k}": losses[k].detach() for k in LOSSES}
+        logs.update({f"weight_{k}": detach(weights[k]) for k in LOSSES})
+        logs.update({f"s_{k}": v.detach() for k, v in learned.items()})
         return total, logs
 
     def named_scalars(self) -> dict[str, torch.Tensor]:
@@ -50,10 +54,8 @@ class Weighting(nn.Module):
 
     def _regularise(self, term) -> torch.Tensor:
         """sum_i share_i * term(s_i) over the learned scalars (share from `reg`, default 1)."""
-        scalars = self.named_scalars()
-        s = torch.stack(list(scalars.values()))
-        share = torch.tensor([self.reg.get(k, 1.0) for k in scalars], device=s.device)
-        return (share * term(s)).sum()
+        # Shares as Python floats: a tensor built from them would be a host-to-device copy.
+        return sum(self.reg.get(k, 1.0) * term(s) for k, s in self.named_scalars().items())
 
 
 class Fixed(Weighting):
@@ -65,8 +67,8 @@ class Fixed(Weighting):
         self.fixed = {"obs": w_o, "rew": w_r, "dyn": w_d}
         self.detach_reward_features = detach_reward_features
 
-    def weights(self) -> dict[str, torch.Tensor]:
-        return {k: torch.tensor(float(v)) for k, v in self.fixed.items()}
+    def weights(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.fixed.items()}
 
 
 class Harmony(Weighting):
@@ -84,16 +86,12 @@ class Harmony(Weighting):
     def named_scalars(self) -> dict[str, torch.Tensor]:
         return dict(self.s.items())
 
-    def weights(self) -> dict[str, torch.Tensor]:
-        one = torch.ones((), device=self._device())
-        return {k: torch.exp(-self.s[k]) if k in self.s else one for k in LOSSES}
+    def weights(self) -> dict[str, torch.Tensor | float]:
+        return {k: torch.exp(-self.s[k]) if k in self.s else 1.0 for k in LOSSES}
 
     def regulariser(self) -> torch.Tensor:
         # log(1 + exp(s)) = softplus(s), stable for large s.
         return self._regularise(nn.functional.softplus if self.rectified else (lambda s: s))
-
-    def _device(self) -> torch.device:
-        return next(iter(self.s.values())).device
 
 
 class Uncertainty(Weighting):

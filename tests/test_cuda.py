@@ -13,6 +13,7 @@ from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
 from agents.learner import preprocess
+from agents.metrics import floats
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")
@@ -54,11 +55,11 @@ def check_updates(cpu, gpu, batch, tolerances: dict[str, float], parts: tuple[st
     """One update on each device from the same weights and batch: the first losses agree
     within `tolerances`; two more GPU updates stay finite and move every part."""
     before = {k: v.detach().clone() for k, v in gpu.state_dict().items()}
-    logs_c, logs_g = cpu.update(batch), gpu.update(batch)
+    logs_c, logs_g = floats(cpu.update(batch)), floats(gpu.update(batch))
     for name, rel in tolerances.items():
         assert logs_g[name] == pytest.approx(logs_c[name], rel=rel), name
     for _ in range(2):
-        logs_g = gpu.update(batch)
+        logs_g = floats(gpu.update(batch))
     assert all(np.isfinite(v) for v in logs_g.values()), logs_g
     after = gpu.state_dict()
     for part in parts:
@@ -90,3 +91,53 @@ def test_dreamerv3_updates_match_the_cpu_and_move_every_part(weighting):
     check_updates(cpu, gpu, batch, {"loss_obs": 0.02, "loss_rew": 0.05, "loss_cont": 0.05},
                   ("wm.encoder", "wm.decoder", "wm.rssm", "wm.reward", "wm.cont",
                    "behaviour.actor", "behaviour.critic"))
+
+
+GRAPH_CASES = [("dreamerv2", "metaworld/lever-pull", 4, w, "fp32") for w in ("fixed", "harmony")]
+GRAPH_CASES += [("dreamerv2", "metaworld/lever-pull", 4, "harmony", "bf16")]
+GRAPH_CASES += [("dreamerv3", "atari/pong", 6, w, "fp32") for w in ("fixed", "harmony")]
+
+
+@pytest.mark.parametrize("agent,task,actions,weighting,precision", GRAPH_CASES)
+def test_graphed_updates_match_eager(agent, task, actions, weighting, precision):
+    """CUDA-graphed and eager updates from identical weights, batches and random state give
+    the same losses and parameters within tolerance over consecutive updates (the first
+    three are the graph's eager warm-up, the fourth records it, the rest replay it)."""
+    sets = [f"model.agent={agent}", f"weighting.name={weighting}",
+            f"train.precision={precision}"]
+    cfg = make_config("smoke", task, sets)
+    torch.manual_seed(0)
+    eager = make_agent(cfg, actions, CUDA)
+    graphed = make_agent(make_config("smoke", task, [*sets, "train.cuda_graphs=true"]),
+                         actions, CUDA)
+    graphed.load_state_dict(eager.state_dict())
+    assert graphed.graphs and not eager.graphs
+    rng = np.random.default_rng(3)
+    tol = 1e-3 if precision == "fp32" else 2e-2
+    for i in range(7):
+        batch = fake_batch(cfg, actions, rng)
+        if agent == "dreamerv3":
+            batch["action"] = np.eye(actions, dtype=np.float32)[
+                rng.integers(0, actions, batch["action"].shape[:2])]
+        torch.cuda.manual_seed(100 + i)
+        a = floats(eager.update(batch))
+        torch.cuda.manual_seed(100 + i)
+        b = floats(graphed.update(batch))
+        for name in ("loss_obs", "loss_rew", "loss_dyn", "actor_loss", "critic_loss"):
+            assert b[name] == pytest.approx(a[name], rel=tol, abs=1e-4), (i, name)
+        if weighting == "harmony":
+            assert b["s_obs"] == pytest.approx(a["s_obs"], abs=1e-4), i
+    assert graphed._update_graph.graph is not None  # recorded and replayed
+    for (name, x), y in zip(eager.state_dict().items(), graphed.state_dict().values(),
+                            strict=True):
+        if x.is_floating_point():
+            assert rel_err(y, x) < tol, name
+    images = fake_batch(cfg, actions, rng)["image"][:4, 0]
+    for explore in (False, True):
+        state_e = state_g = None
+        for _ in range(6):  # warm-up, record, replays
+            torch.cuda.manual_seed(7)
+            act_e, state_e = eager.act(images, state_e, explore)
+            torch.cuda.manual_seed(7)
+            act_g, state_g = graphed.act(images, state_g, explore)
+            assert np.allclose(act_g, act_e, atol=1e-3 if precision == "fp32" else 2e-2)

@@ -10,6 +10,7 @@ import torch
 from agents.config import make_config
 from agents.dreamerv3.distributions import OneHotActions, TwoHotSymlog, symexp, symlog
 from agents.dreamerv3.world_model import WorldModel, kl_pair, kl_shares
+from agents.metrics import floats
 from agents.weighting import make_weighting
 
 
@@ -63,6 +64,7 @@ def test_heads_start_at_zero_and_losses_have_v3_shape():
              "reward": torch.tensor([[0.0, 1, 0, -1, 0, 21]] * 2),
              "terminal": torch.zeros(2, 6)}
     total, logs, post = wm.loss(batch)
+    logs = floats(logs)
     assert torch.isfinite(total)
     assert logs["kl_dyn"] >= cfg.model.free_bits and logs["kl_rep"] >= cfg.model.free_bits
     assert logs["weight_dyn"] == pytest.approx(0.6)  # 0.5 dyn + 0.1 rep under 1/1/1

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from agents.dreamerv2.networks import RSSM, ConvTranspose2d
+from agents.metrics import floats
 
 
 def test_conv_transpose_1x1_fast_path_matches_torch():
@@ -89,6 +90,6 @@ def test_bf16_autocast_on_the_cpu_trains_like_fp32():
         with agent.autocast():
             assert agent.wm.encoder.net[0](torch.zeros(1, 3, 64, 64)).dtype == (
                 torch.bfloat16 if precision == "bf16" else torch.float32)
-        logs[precision] = agent.update(batch)
+        logs[precision] = floats(agent.update(batch))
     assert all(np.isfinite(v) for v in logs["bf16"].values())
     assert logs["bf16"]["loss_obs"] == pytest.approx(logs["fp32"]["loss_obs"], rel=0.02)

@@ -15,7 +15,7 @@ import torch
 
 from agents import checkpoint
 from agents.config import make_config
-from agents.dreamerv2.world_model import NonFiniteLossError
+from agents.learner import NonFiniteLossError
 from agents.train import Trainer, train
 
 pytestmark = pytest.mark.slow

@@ -99,11 +99,9 @@ class Behaviour(nn.Module):
         actor_loss = -(weight * (returns + cfg.actor_entropy * ents)).mean()
         pred = self.critic(feats[:-1].detach()).squeeze(-1).float()
         critic_loss = (weight * 0.5 * (pred - returns.detach()).pow(2)).mean()
-        logs = {"actor_loss": float(actor_loss.detach()),
-                "critic_loss": float(critic_loss.detach()),
-                "actor_entropy": float(ents.detach().mean()),
-                "imag_reward": float(reward.detach().mean()),
-                "imag_return": float(returns.detach().mean())}
+        logs = {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
+                "actor_entropy": ents.detach().mean(), "imag_reward": reward.detach().mean(),
+                "imag_return": returns.detach().mean()}
         return actor_loss, critic_loss, logs
 
     @torch.no_grad()

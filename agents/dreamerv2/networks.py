@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
+from agents.categorical import OneHot, kl
+
 
 def mlp(inp: int, out: int, layers: int, units: int) -> nn.Sequential:
     mods: list[nn.Module] = []
@@ -104,8 +106,8 @@ class LayerNormGRU(nn.Module):
 class RSSM(nn.Module):
     """Recurrent state-space model with `stoch` categorical variables of `classes` classes.
 
-    State = (deter [.., deter], stoch [.., stoch * classes] one-hot). Samples use the
-    straight-through one-hot categorical from torch.distributions.
+    State = (deter [.., deter], stoch [.., stoch * classes] one-hot). Samples are
+    straight-through one-hot categoricals (agents/categorical.py).
     """
 
     def __init__(self, embed_dim: int, action_dim: int, deter: int, hidden: int,
@@ -131,9 +133,7 @@ class RSSM(nn.Module):
     def dist(self, logits: torch.Tensor) -> D.Independent:
         logits = logits.reshape(*logits.shape[:-1], self.stoch, self.classes)
         # No argument validation: it checks every sample and logit tensor on every step.
-        return D.Independent(D.OneHotCategoricalStraightThrough(logits=logits.float(),
-                                                                validate_args=False), 1,
-                             validate_args=False)
+        return D.Independent(OneHot(logits.float()), 1, validate_args=False)
 
     def sample(self, logits: torch.Tensor) -> torch.Tensor:
         return self.dist(logits).rsample().flatten(-2)
@@ -180,4 +180,6 @@ class RSSM(nn.Module):
         return F.one_hot(logits.argmax(-1), self.classes).flatten(-2).float()
 
     def kl(self, lhs_logits: torch.Tensor, rhs_logits: torch.Tensor) -> torch.Tensor:
-        return D.kl_divergence(self.dist(lhs_logits), self.dist(rhs_logits))
+        """KL(lhs || rhs) of the categorical latents, summed over the stoch variables."""
+        shape = (*lhs_logits.shape[:-1], self.stoch, self.classes)
+        return kl(lhs_logits.reshape(shape), rhs_logits.reshape(shape)).sum(-1)

@@ -13,7 +13,7 @@ from torch import nn
 
 from agents.config import ModelConfig
 from agents.dreamerv2.networks import RSSM, Decoder, Encoder, mlp
-from agents.learner import NonFiniteLossError, Posterior, check_finite, preprocess
+from agents.learner import Posterior, preprocess
 from agents.weighting import Weighting
 
 
@@ -39,8 +39,9 @@ class WorldModel(nn.Module):
         rhs = self.rssm.kl(post, prior.detach()).mean().clamp(min=free)
         return alpha * lhs + (1 - alpha) * rhs
 
-    def loss(self, batch: dict[str, torch.Tensor], step: int = -1):
-        """Raw losses, their weighted total, logs, and the (detached) posterior states."""
+    def loss(self, batch: dict[str, torch.Tensor]):
+        """The weighted total, logs (the raw losses as loss_*, detached tensors) and the
+        (detached) posterior states."""
         image = preprocess(batch["image"])
         embed = self.encoder(image)
         deter, stoch, post, prior = self.rssm.observe(embed, batch["action"])
@@ -51,13 +52,9 @@ class WorldModel(nn.Module):
         rew_feat = feat.detach() if self.weighting.detach_reward_features else feat
         rew = 0.5 * (self.reward_mean(rew_feat).float() - batch["reward"]).pow(2).mean()
         dyn = self.dynamics_loss(post, prior)
-        losses = {"obs": obs, "rew": rew, "dyn": dyn}
-        check_finite(losses, step)
-        total, logs = self.weighting(losses)
-        if not torch.isfinite(total):
-            raise NonFiniteLossError(f"non-finite total world-model loss at step {step}")
-        logs["recon_mse"] = float((recon.detach().float() - image).pow(2).mean())
-        logs["post_entropy"] = float(self.rssm.dist(post.detach()).entropy().mean())
+        total, logs = self.weighting({"obs": obs, "rew": rew, "dyn": dyn})
+        logs["recon_mse"] = (recon.detach().float() - image).pow(2).mean()
+        logs["post_entropy"] = self.rssm.dist(post.detach()).entropy().mean()
         return total, logs, Posterior(deter.detach(), stoch.detach())
 
     @torch.no_grad()

@@ -41,18 +41,28 @@ def lambda_returns(reward, cont, value, discount: float, lam: float) -> torch.Te
     return torch.stack(returns[:0:-1])
 
 
+def percentile(x: torch.Tensor, q: float) -> torch.Tensor:
+    """The q-th percentile of all of x, interpolated linearly as torch.quantile does; the
+    positions are Python numbers, so nothing is copied between host and device."""
+    values = x.flatten().sort().values
+    pos = q / 100 * (len(values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (pos - lo) * (values[hi] - values[lo])
+
+
 class ReturnScale(nn.Module):
     """EMA of the returns' low and high percentiles; scale = max(1, high - low)."""
 
     def __init__(self, decay: float, low: float, high: float):
         super().__init__()
-        self.decay, self.q = decay, torch.tensor([low / 100, high / 100])
+        self.decay, self.q = decay, (low, high)
         self.register_buffer("low", torch.zeros(()))
         self.register_buffer("high", torch.zeros(()))
 
     @torch.no_grad()
     def update(self, returns: torch.Tensor) -> torch.Tensor:
-        lo, hi = torch.quantile(returns.float().flatten(), self.q.to(returns.device))
+        lo, hi = (percentile(returns.float(), q) for q in self.q)
         d = self.decay
         self.low.copy_(d * self.low + (1 - d) * lo)
         self.high.copy_(d * self.high + (1 - d) * hi)
@@ -114,11 +124,9 @@ class Behaviour(nn.Module):
             slow = TwoHotSymlog(self.target(feats[:-1])).mean
         critic_loss = -(weight[:-1] * (dist.log_prob(returns)
                                        + cfg.slowreg * dist.log_prob(slow))).mean()
-        logs = {"actor_loss": float(actor_loss.detach()),
-                "critic_loss": float(critic_loss.detach()),
-                "actor_entropy": float(entropy.detach().mean()),
-                "imag_reward": float(reward.mean()), "imag_return": float(returns.mean()),
-                "return_scale": float(scale)}
+        logs = {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
+                "actor_entropy": entropy.detach().mean(), "imag_reward": reward.mean(),
+                "imag_return": returns.mean(), "return_scale": scale}
         return actor_loss, critic_loss, logs
 
     @torch.no_grad()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import distributions as D
+
+from agents.categorical import OneHot
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -54,12 +55,12 @@ class TwoHotSymlog:
         return (self.two_hot(x) * F.log_softmax(self.logits, -1)).sum(-1)
 
 
-class OneHotActions(D.OneHotCategorical):
+class OneHotActions(OneHot):
     """The discrete actor's distribution: one-hot categorical with 1% unimix; the mode is the
     most likely action as a one-hot vector."""
 
     def __init__(self, logits: torch.Tensor, unimix: float):
-        super().__init__(logits=unimix_logits(logits.float(), unimix), validate_args=False)
+        super().__init__(unimix_logits(logits.float(), unimix))
 
     @property
     def mode(self) -> torch.Tensor:

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
+from agents.categorical import OneHot, kl
 from agents.dreamerv3.distributions import unimix_logits
 
 
@@ -127,8 +128,7 @@ class RSSM(nn.Module):
         return unimix_logits(raw, self.unimix)
 
     def dist(self, logits: torch.Tensor) -> D.Independent:
-        return D.Independent(D.OneHotCategoricalStraightThrough(logits=logits.float(),
-                                                                validate_args=False), 1)
+        return D.Independent(OneHot(logits.float()), 1, validate_args=False)
 
     def sample(self, logits: torch.Tensor) -> torch.Tensor:
         return self.dist(logits).rsample().flatten(-2)
@@ -178,4 +178,4 @@ class RSSM(nn.Module):
 
     def kl(self, lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
         """KL(lhs || rhs) of the categorical latents, summed over the stoch variables."""
-        return D.kl_divergence(self.dist(lhs), self.dist(rhs))
+        return kl(lhs, rhs).sum(-1)

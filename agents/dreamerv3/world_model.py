@@ -21,7 +21,7 @@ from torch import nn
 from agents.config import ModelConfig
 from agents.dreamerv3.distributions import TwoHotSymlog
 from agents.dreamerv3.networks import RSSM, Decoder, Encoder, mlp
-from agents.learner import NonFiniteLossError, Posterior, check_finite, preprocess
+from agents.learner import Posterior, preprocess
 from agents.weighting import Weighting
 
 
@@ -58,8 +58,9 @@ class WorldModel(nn.Module):
     def cont_dist(self, feat: torch.Tensor) -> D.Bernoulli:
         return D.Bernoulli(logits=self.cont(feat).squeeze(-1).float(), validate_args=False)
 
-    def loss(self, batch: dict[str, torch.Tensor], step: int = -1):
-        """Raw losses, their weighted total, logs, and the (detached) posterior states."""
+    def loss(self, batch: dict[str, torch.Tensor]):
+        """The weighted total, logs (the raw losses as loss_*, detached tensors) and the
+        (detached) posterior states."""
         image = preprocess(batch["image"])
         embed = self.encoder(image)
         deter, stoch, post, prior = self.rssm.observe(embed, batch["action"])
@@ -76,12 +77,8 @@ class WorldModel(nn.Module):
             "dyn": kl_pair(kl_dyn, kl_rep, self.cfg),
         }
         cont = -self.cont_dist(feat).log_prob(1.0 - batch["terminal"]).mean()
-        check_finite({**losses, "cont": cont}, step)
         total, logs = self.weighting(losses)
         total = total + cont
-        if not torch.isfinite(total):
-            raise NonFiniteLossError(f"non-finite total world-model loss at step {step}")
-        logs.update(loss_cont=float(cont.detach()), kl_dyn=float(kl_dyn.detach()),
-                    kl_rep=float(kl_rep.detach()),
-                    recon_mse=float((recon.detach().float() - image).pow(2).mean()))
+        logs.update(loss_cont=cont.detach(), kl_dyn=kl_dyn.detach(), kl_rep=kl_rep.detach(),
+                    recon_mse=(recon.detach().float() - image).pow(2).mean())
         return total, logs, Posterior(deter.detach(), stoch.detach())
