@@ -138,6 +138,7 @@ class Dreamer(Learner):
         super().__init__(cfg.train.precision, device, cfg.train.cuda_graphs)
         self.cfg, self.action_dim = cfg, action_dim
         self._update_graph: CapturedStep | None = None
+        self._wm_graph: CapturedStep | None = None
         self._act_graphs: dict[tuple, CapturedStep] = {}  # one per (N envs, explore)
 
     def make_optimisers(self) -> None:
@@ -202,6 +203,15 @@ class Dreamer(Learner):
         if self.updates % self.cfg.behaviour.target_every == 0:
             self.behaviour.update_target()  # in place: a graph's view of it stays valid
         return logs
+
+    def train_world_model(self, data: dict[str, torch.Tensor], step: int = -1
+                          ) -> dict[str, torch.Tensor | float]:
+        """A world-model step alone (the offline diagnostics), graphed as `update` is."""
+        if not self.graphs:
+            return self.update_world_model(data, step)[0]
+        if self._wm_graph is None:
+            self._wm_graph = CapturedStep(lambda d: self.update_world_model(d)[0])
+        return self._wm_graph(data)
 
     def _act(self, inputs: dict[str, torch.Tensor], explore: bool) -> dict[str, torch.Tensor]:
         embed = self.wm.encoder(preprocess(inputs["image"]))

@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from agents.learner import NonFiniteLossError
+
 
 class Metrics:
     def __init__(self):
@@ -54,6 +56,17 @@ class Metrics:
         any update since the reset)."""
         return [k for k, v in self.means().items()
                 if k.startswith(prefix) and not math.isfinite(v)]
+
+    def check_finite(self, step: int) -> None:
+        """The graphed update's NaN/Inf guard: it cannot stop at the bad update without a
+        sync per update, so callers check the summed losses before every log row and
+        checkpoint (eager updates were each checked before their optimiser step)."""
+        bad = self.nonfinite()
+        if bad:
+            names = ", ".join(k.removeprefix("loss_") for k in bad)
+            raise NonFiniteLossError(f"non-finite {names} loss in an update before step {step} "
+                                     "(graphed updates are checked at each log row and "
+                                     "checkpoint)")
 
 
 def floats(logs: dict[str, torch.Tensor | float]) -> dict[str, float]:

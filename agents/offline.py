@@ -25,6 +25,7 @@ from agents import checkpoint, experts
 from agents.config import Config
 from agents.learner import preprocess
 from agents.logger import MetricsLogger, atomic_write_text
+from agents.metrics import Metrics
 from agents.replay import Episode, Replay, batches_by_length
 from agents.rundir import check_config, set_threads
 from agents.status import Heartbeat, hold_if_requested, status_on_error, write_status
@@ -118,6 +119,7 @@ class OfflineTrainer:
         for ep in self.train_eps:
             self.replay.add(ep)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
+        self.metrics = Metrics()  # summed on the device, read at each evaluation
         self.p = Progress()
         state = checkpoint.load_latest(self.out / "ckpt.pt")
         if state is None:
@@ -131,12 +133,12 @@ class OfflineTrainer:
 
     def _update(self) -> None:
         batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))
-        logs, _ = self.agent.update_world_model(batch, self.p.updates)
-        self.logger.accumulate(logs)
+        self.metrics.add(self.agent.train_world_model(batch, self.p.updates))
         self.p.updates += 1
 
     def _evaluate_and_checkpoint(self) -> dict[str, float]:
-        self.logger.flush_mean(self.p.updates, "train")
+        self.metrics.check_finite(self.p.updates)
+        self.logger.flush_mean(self.p.updates, "train", self.metrics.drain())
         self.agent.wm.eval()
         metrics = heldout_metrics(self.agent.wm, self.heldout, self.cfg.offline.context,
                                   self.device, horizon=self.cfg.behaviour.horizon,

@@ -126,7 +126,8 @@ class Trainer:
     def save_checkpoint(self) -> None:
         import torch
 
-        self._check_metrics()  # never checkpoint weights a non-finite update has touched
+        # Never checkpoint weights a non-finite (graphed) update has touched.
+        self.metrics.check_finite(self.p.step)
 
         checkpoint.save(self.out / "ckpt.pt", {
             "agent": self.agent.checkpoint_state(),
@@ -220,7 +221,7 @@ class Trainer:
     def _act(self, images: np.ndarray, state, explore: bool):
         actions, state = self.agent.act(images, state, explore)
         if not np.isfinite(actions).all():  # free: the actions are on the host anyway
-            self._check_metrics()  # names the loss if a graphed update went non-finite
+            self.metrics.check_finite(self.p.step)  # names the loss a graphed update broke
             raise NonFiniteLossError(f"non-finite action at step {self.p.step}")
         return actions, state
 
@@ -237,7 +238,7 @@ class Trainer:
             self._train_if_due()
             if self.p.step >= self.p.next_log:
                 self.p.next_log = next_multiple(self.p.step, cfg.log_every)
-                self._check_metrics()
+                self.metrics.check_finite(self.p.step)
                 self.logger.flush_mean(self.p.step, "train",
                                        {**self.metrics.drain(), "fps": round(self._fps(), 2),
                                         "updates": self.agent.updates})
@@ -271,17 +272,6 @@ class Trainer:
     def _update(self) -> None:
         batch = self.replay.sample(self.cfg.replay.batch_size)
         self.metrics.add(self.agent.update(batch, self.p.step))
-
-    def _check_metrics(self) -> None:
-        """The graphed update's NaN/Inf guard: it cannot stop at the bad update without a
-        sync per update, so the summed losses are checked at every log row and checkpoint.
-        (Eager updates were each checked before their optimiser step.)"""
-        bad = self.metrics.nonfinite()
-        if bad:
-            names = ", ".join(k.removeprefix("loss_") for k in bad)
-            raise NonFiniteLossError(f"non-finite {names} loss in an update before step "
-                                     f"{self.p.step} (graphed updates are checked at each "
-                                     "log row and checkpoint)")
 
     def _evaluate(self) -> None:
         """`eval_episodes` greedy episodes, up to N at a time across the envs."""
