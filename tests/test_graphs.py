@@ -160,7 +160,7 @@ def test_graphed_path_matches_eager_update_by_update(agent, task, actions, weigh
     assert not torch.equal(state_g[0], state_g2[0])  # the first state was not overwritten
 
 
-def test_graphed_nan_guard_stops_before_the_next_checkpoint(tmp_path, monkeypatch):
+def test_graphed_nan_guard_stops_before_the_next_checkpoint(tmp_path, poison_after_checkpoint):
     """Graphed updates cannot stop at the bad update without a sync per update: the summed
     losses are checked at each log row and before each checkpoint, so no checkpoint holds
     weights a non-finite update touched."""
@@ -172,17 +172,7 @@ def test_graphed_nan_guard_stops_before_the_next_checkpoint(tmp_path, monkeypatc
         "train.log_every=1000", "train.threads=1"])
     trainer = Trainer(cfg, tmp_path / "run", progress_bar=False)
     trainer.agent.graphs = True
-    saved = []
-    original_save = trainer.save_checkpoint
-
-    def save_and_mark():
-        original_save()
-        saved.append(trainer.p.step)
-
-    monkeypatch.setattr(trainer, "save_checkpoint", save_and_mark)
-    reward_mean = trainer.agent.wm.reward_mean
-    monkeypatch.setattr(trainer.agent.wm, "reward_mean",
-                        lambda feat: reward_mean(feat) * (torch.nan if saved else 1.0))
+    saved = poison_after_checkpoint(trainer)
     with pytest.raises(NonFiniteLossError,
                        match=r"non-finite .*rew.* loss in an update before step \d+"):
         trainer.run()

@@ -11,7 +11,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from agents import checkpoint
 from agents.config import make_config
@@ -97,21 +96,11 @@ def test_resume_after_sigkill(tmp_path, num_envs, task, steps):
     assert json.loads((out / "status.json").read_text())["state"] == "done"
 
 
-def test_nan_stops_run_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+def test_nan_stops_run_and_keeps_last_checkpoint(tmp_path, poison_after_checkpoint):
     out = tmp_path / "nan"
     cfg = make_config("smoke", DMC, FAST)
     trainer = Trainer(cfg, out, progress_bar=False)
-    saved = []
-    original_save = trainer.save_checkpoint
-
-    def save_and_mark():
-        original_save()
-        saved.append(trainer.p.step)
-
-    monkeypatch.setattr(trainer, "save_checkpoint", save_and_mark)
-    reward_mean = trainer.agent.wm.reward_mean
-    monkeypatch.setattr(trainer.agent.wm, "reward_mean",
-                        lambda feat: reward_mean(feat) * (torch.nan if saved else 1.0))
+    saved = poison_after_checkpoint(trainer)
     with pytest.raises(NonFiniteLossError, match=r"non-finite rew loss .* at step \d+"):
         trainer.run()
     state = checkpoint.load(out / "ckpt.pt")
