@@ -91,6 +91,8 @@ def test_overrides_are_typed():
     (["weighting.w_r=-1"], ">= 0"),
     (["train.precision=fp8"], "precision"),
     (["train.precision=fp16", "train.device=cpu"], "needs CUDA"),
+    (["train.precision=fp16", "train.device=cuda", "train.cuda_graphs=true"], "fp32 or bf16"),
+    (["train.cuda_graphs=maybe"], "bad value"),
     (["env.image_size=32"], "dec_kernels"),
     (["model.deter"], "key=value"),
 ])

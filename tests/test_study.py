@@ -53,7 +53,8 @@ def test_run_ids_are_stable_and_shared_across_studies():
     again = expand("finding1", "paper", seeds=2)
     assert {r.id for r in again} == f1
     run = again[0]
-    run.config.train.threads = 7  # execution detail: same run
+    run.config.train.threads = 7  # execution details: same run
+    run.config.train.cuda_graphs = True
     assert run_id(run.config) == again[0].id
     changed = expand("finding1", "paper", seeds=1, overrides=["model.deter=64"])
     assert not {r.id for r in changed} & f1
