@@ -141,6 +141,12 @@ class Dreamer(Learner):
         self._wm_graph: CapturedStep | None = None
         self._act_graphs: dict[tuple, CapturedStep] = {}  # one per (N envs, explore)
 
+    def load_checkpoint_state(self, state: dict) -> None:
+        super().load_checkpoint_state(state)
+        # The optimisers' state tensors were replaced: a graph recorded against the old ones
+        # must record again.
+        self._update_graph, self._wm_graph, self._act_graphs = None, None, {}
+
     def make_optimisers(self) -> None:
         m, b = self.cfg.model, self.cfg.behaviour
         self.to(self.device)
