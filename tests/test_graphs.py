@@ -89,11 +89,16 @@ def test_update_and_act_make_no_host_sync(agent, task, actions, weighting, monke
 def test_sync_free_one_hot_sample_and_kl_match_torch():
     logits = torch.randn(64, 32, 16)
     torch.manual_seed(3)
-    ours = OneHot(logits).sample()
-    torch.manual_seed(3)
-    theirs = D.OneHotCategorical(logits=logits).sample()  # torch.multinomial
-    assert torch.equal(ours, theirs)  # the same exponential race, the same draws
-    assert torch.equal(ours.sum(-1), torch.ones(64, 32))
+    draws = OneHot(logits).sample((400,))  # [400, 64, 32, 16]
+    assert torch.equal(draws.sum(-1), torch.ones(400, 64, 32))
+    # Each of the 64 x 32 categoricals drawn 400 times: the counts against the probabilities,
+    # one chi-square over all of them (a race with uniform instead of Exp(1) times fails).
+    probs = logits.softmax(-1)
+    counts = draws.sum(0)
+    expected = 400 * probs
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    dof = 64 * 32 * 15
+    assert abs(chi2 - dof) < 5 * (2 * dof) ** 0.5, (chi2, dof)  # within 5 sd of its mean
     st = OneHot(logits).rsample()
     assert torch.equal(st.detach().sum(-1), torch.ones(64, 32))
     other = torch.randn(64, 32, 16) * 3
