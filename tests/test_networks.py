@@ -93,3 +93,37 @@ def test_bf16_autocast_on_the_cpu_trains_like_fp32():
         logs[precision] = floats(agent.update(batch))
     assert all(np.isfinite(v) for v in logs["bf16"].values())
     assert logs["bf16"]["loss_obs"] == pytest.approx(logs["fp32"]["loss_obs"], rel=0.02)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_loop_linear_gives_autograds_weight_gradient(autocast):
+    """One weight gradient for all steps (agents/loop_linear.py) equals autograd's per-step
+    sum, through .backward() and autograd.grad, on a weight slice, in fp32 and bf16."""
+    from agents.loop_linear import LoopLinear
+
+    torch.manual_seed(0)
+    layer = nn.Linear(12, 8)
+    h0 = torch.randn(5, 8)
+
+    def run(loop: bool):
+        weight = layer.weight[:, 4:]  # a slice, as the posterior layer's deter columns
+        step = LoopLinear(weight, layer.bias) if loop else (
+            lambda x: nn.functional.linear(x, weight, layer.bias))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            h, total = h0, 0.0
+            for _ in range(6):
+                h = torch.tanh(step(h))
+                total = total + (h.float() ** 2).sum()
+        return total
+
+    expected = torch.autograd.grad(run(False), [layer.weight, layer.bias])
+    got = torch.autograd.grad(run(True), [layer.weight, layer.bias])
+    layer.zero_grad()
+    run(True).backward()
+    tol = 2e-2 if autocast else 1e-5
+    for e, g in zip(expected, got, strict=True):
+        assert torch.allclose(g, e, rtol=tol, atol=tol)
+    assert torch.allclose(layer.weight.grad, expected[0], rtol=tol, atol=tol)
+    assert torch.equal(layer.weight.grad[:, :4], torch.zeros(8, 4))  # outside the slice
+    with torch.no_grad():
+        assert torch.isfinite(LoopLinear(layer.weight, layer.bias)(torch.randn(2, 12))).all()

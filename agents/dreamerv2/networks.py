@@ -11,6 +11,7 @@ from torch import distributions as D
 from torch import nn
 
 from agents.categorical import OneHot, kl
+from agents.loop_linear import LoopLinear
 
 
 def mlp(inp: int, out: int, layers: int, units: int) -> nn.Sequential:
@@ -94,8 +95,9 @@ class LayerNormGRU(nn.Module):
         self.linear = nn.Linear(inp + size, 3 * size, bias=False)
         self.norm = nn.LayerNorm(3 * size)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        parts = self.norm(self.linear(torch.cat([x, h], -1)))
+    def forward(self, x: torch.Tensor, h: torch.Tensor, linear=None) -> torch.Tensor:
+        """linear: what computes the gate pre-activations (a LoopLinear in a loop)."""
+        parts = self.norm((linear or self.linear)(torch.cat([x, h], -1)))
         reset, cand, update = parts.chunk(3, -1)
         reset = torch.sigmoid(reset)
         cand = torch.tanh(reset * cand)
@@ -153,14 +155,18 @@ class RSSM(nn.Module):
         """
         B, T = embed.shape[:2]
         first = self.post_head[0]
-        w_deter, w_embed = first.weight.split([self.deter, embed.shape[-1]], 1)
-        embed_part = F.linear(embed, w_embed, first.bias)
+        embed_part = F.linear(embed, first.weight[:, self.deter:], first.bias)
         deter, stoch = self.initial(B, embed.device)
+        # The loop's layers as LoopLinears: one weight gradient each, not one per step.
+        img_in = LoopLinear(self.img_in[0].weight, self.img_in[0].bias)
+        gru = LoopLinear(self.gru.linear.weight)
+        post_deter = LoopLinear(first.weight[:, :self.deter])
+        post_out = LoopLinear(self.post_head[2].weight, self.post_head[2].bias)
         deters, stochs, posts = [], [], []
         for t in range(T):
-            deter = self.gru(self.img_in(torch.cat([stoch, action[:, t]], -1)), deter)
-            hidden = self.post_head[1](F.linear(deter, w_deter) + embed_part[:, t])
-            post = self.post_head[2](hidden)
+            x = self.img_in[1](img_in(torch.cat([stoch, action[:, t]], -1)))
+            deter = self.gru(x, deter, linear=gru)
+            post = post_out(self.post_head[1](post_deter(deter) + embed_part[:, t]))
             stoch = self.sample(post)
             deters.append(deter)
             stochs.append(stoch)
