@@ -10,6 +10,7 @@ from torch import nn
 
 from agents.categorical import OneHot, kl
 from agents.dreamerv3.distributions import unimix_logits
+from agents.loop_linear import LoopLinear
 
 
 def dense(inp: int, out: int) -> list[nn.Module]:
@@ -99,8 +100,10 @@ class NormGRU(nn.Module):
         self.linear = nn.Linear(inp + size, 3 * size, bias=False)
         self.norm = nn.LayerNorm(3 * size, eps=1e-3)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        reset, cand, update = self.norm(self.linear(torch.cat([x, h], -1))).chunk(3, -1)
+    def forward(self, x: torch.Tensor, h: torch.Tensor, linear=None) -> torch.Tensor:
+        """linear: what computes the gate pre-activations (a LoopLinear in a loop)."""
+        parts = self.norm((linear or self.linear)(torch.cat([x, h], -1)))
+        reset, cand, update = parts.chunk(3, -1)
         reset = torch.sigmoid(reset)
         cand = torch.tanh(reset * cand)
         update = torch.sigmoid(update - 1)
@@ -160,14 +163,25 @@ class RSSM(nn.Module):
 
     def observe(self, embed: torch.Tensor, action: torch.Tensor):
         """Filter [B, T] sequences from the initial state; returns deter, stoch [B, T, ...] and
-        the posterior and prior logits [B, T, stoch, classes]."""
+        the posterior and prior logits [B, T, stoch, classes].
+
+        The same maths as `obs_step` at every step, arranged for speed: the embedding's share
+        of the posterior layer, and the prior of every step (a function of its deter alone),
+        are computed for all B x T states at once; the loop's linear layers are LoopLinears
+        (one weight gradient each, not one per step).
+        """
         b, t = embed.shape[:2]
         deter, stoch = self.initial(b, embed.device)
-        # The prior of every step is a function of its deter alone: computed for all at once.
+        first, norm, act, head = self.obs_out
+        embed_part = F.linear(embed, first.weight[:, self.deter:])
+        img_in, gru = LoopLinear(self.img_in[0].weight), LoopLinear(self.gru.linear.weight)
+        post_deter, post_out = LoopLinear(first.weight[:, :self.deter]), LoopLinear(
+            head.weight, head.bias)
         deters, stochs, posts = [], [], []
         for i in range(t):
-            deter = self._recur(deter, stoch, action[:, i])
-            logits = self._posterior(deter, embed[:, i])
+            x = self.img_in[2](self.img_in[1](img_in(torch.cat([stoch, action[:, i]], -1))))
+            deter = self.gru(x, deter, linear=gru)
+            logits = self.logits(post_out(act(norm(post_deter(deter) + embed_part[:, i]))))
             stoch = self.sample(logits).to(deter.dtype)
             deters.append(deter)
             stochs.append(stoch)
