@@ -93,8 +93,14 @@ def write_provenance(directory: Path, run: Run, **extra) -> None:
             versions[pkg] = None
     path = Path(directory) / "provenance.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
+    # The code a run executes is the checkout at each (re)start, not at its end: commits are
+    # recorded when a process starts the run, the first as `git_commit`.
+    commits = previous.get("git_commits", [])
+    if "end_time" not in extra and (now := _git_commit()) not in commits:
+        commits = [*commits, now]
     record = {"run_id": run.id, "study": run.study, "label": run.label,
-              "git_commit": _git_commit(), "host": socket.gethostname(),
+              "git_commit": commits[0] if commits else "unknown", "git_commits": commits,
+              "host": socket.gethostname(),
               "python": platform.python_version(), "packages": versions,
               "start_time": previous.get("start_time", time.time()), **extra}
     atomic_write_text(path, json.dumps(record, indent=1))

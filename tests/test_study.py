@@ -143,3 +143,20 @@ def test_local_runs_get_disjoint_cpu_shares():
     assert cpu_shares(len(cores) + 1) == [set()] * (len(cores) + 1), "too few cores: unpinned"
     one = cpu_shares(1)
     assert one == [cores]
+
+
+def test_provenance_records_the_code_each_start_ran(tmp_path, monkeypatch):
+    """A run's commit is the checkout when a process started it, not when it ended: the end
+    write keeps it, and a resume on other code adds that commit."""
+    import study.results as results
+
+    run = expand("finding1", "smoke", seeds=1)[0]
+    monkeypatch.setattr(results, "_git_commit", lambda: "aaa")
+    results.write_provenance(tmp_path, run)
+    monkeypatch.setattr(results, "_git_commit", lambda: "bbb")  # code changed mid-run
+    results.write_provenance(tmp_path, run, end_time=1.0)
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["git_commit"] == "aaa" and prov["git_commits"] == ["aaa"]
+    results.write_provenance(tmp_path, run)  # resumed on the new code
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["git_commit"] == "aaa" and prov["git_commits"] == ["aaa", "bbb"]
