@@ -56,6 +56,11 @@ class ModelConfig:
     mlp_units: int = 400
     kl_balance: float = 0.8
     free_nats: float = 0.0
+    # DreamerV2's weight initialisation: "glorot" (Glorot-uniform weights, zero biases: TF's
+    # defaults, which danijar/dreamerv2 and wmlib-torch both use) or "torch" (PyTorch's
+    # defaults, this project's until 2026-11-24; they made the actor's gradients ~500x
+    # smaller at the paper shapes than the official code's).
+    init: str = "glorot"
     lr: float = 3e-4
     eps: float = 1e-5
     clip: float = 100.0
@@ -391,6 +396,7 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.behaviour.retnorm_low < cfg.behaviour.retnorm_high <= 100,
          "behaviour.retnorm_low/high must satisfy 0 <= low < high <= 100")
     need(cfg.model.bins >= 3 and cfg.model.bins % 2 == 1, "model.bins must be odd and >= 3")
+    need(cfg.model.init in ("glorot", "torch"), "model.init must be glorot or torch")
     need(cfg.weighting.name in WEIGHTINGS,
          f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTINGS)}")
     for name in ("w_o", "w_r", "w_d"):

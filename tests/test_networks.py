@@ -127,3 +127,31 @@ def test_loop_linear_gives_autograds_weight_gradient(autocast):
     assert torch.equal(layer.weight.grad[:, :4], torch.zeros(8, 4))  # outside the slice
     with torch.no_grad():
         assert torch.isfinite(LoopLinear(layer.weight, layer.bias)(torch.randn(2, 12))).all()
+
+
+def test_dreamerv2_starts_from_the_official_initialisation():
+    """Glorot-uniform weights and zero biases (TF's defaults, which the official code uses);
+    model.init=torch keeps PyTorch's. The slow critic starts equal to the critic."""
+    import math
+
+    from agents.config import make_config
+    from agents.dreamerv2.agent import Agent
+
+    cfg = make_config("smoke", "metaworld/lever-pull")
+    assert cfg.model.init == "glorot"
+    agent = Agent(cfg, 4, torch.device("cpu"))
+    kinds = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+    layers = [m for m in agent.modules() if isinstance(m, kinds)]
+    assert len(layers) > 15
+    for m in layers:
+        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(m.weight)
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        assert m.weight.abs().max() <= bound and m.weight.abs().max() > 0.5 * bound
+        assert m.bias is None or not m.bias.any()
+    for a, b in zip(agent.behaviour.critic.parameters(), agent.behaviour.target.parameters(),
+                    strict=True):
+        assert torch.equal(a, b)
+    torch_init = Agent(make_config("smoke", "metaworld/lever-pull", ["model.init=torch"]), 4,
+                       torch.device("cpu"))
+    assert any(m.bias is not None and m.bias.any() for m in torch_init.modules()
+               if isinstance(m, nn.Linear))
