@@ -45,24 +45,25 @@ class CapturedStep:
                 out = self.fn(inputs)
             torch.cuda.current_stream().wait_stream(side)
             return out
+        self._load(inputs)
         if self.graph is None:
-            self.inputs = {k: v.clone() for k, v in inputs.items()}
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
                 self.outputs = self.fn(self.inputs)
-        else:
-            for k, v in inputs.items():
-                self.inputs[k].copy_(v, non_blocking=True)
         self.graph.replay()  # recording does not run the kernels: the first replay does
         return self.outputs
 
-    def _static_call(self, inputs: Tensors) -> Tensors:
-        """The CPU stand-in: fixed buffers in and out, the function run eagerly."""
+    def _load(self, inputs: Tensors) -> None:
+        """Copy `inputs` into the fixed input buffers (made from the first call's)."""
         if not self.inputs:
             self.inputs = {k: v.clone() for k, v in inputs.items()}
         else:
             for k, v in inputs.items():
-                self.inputs[k].copy_(v)
+                self.inputs[k].copy_(v, non_blocking=True)
+
+    def _static_call(self, inputs: Tensors) -> Tensors:
+        """The CPU stand-in: fixed buffers in and out, the function run eagerly."""
+        self._load(inputs)
         out = self.fn(self.inputs)
         if not self.outputs:
             self.outputs = out

@@ -46,27 +46,32 @@ class Metrics:
         out.update({k: v / self.count for k, v in self._floats.items()})
         return out
 
-    def drain(self) -> dict[str, float]:
-        out = self.means()
+    def drain(self, check_at: int | None = None) -> dict[str, float]:
+        """`means()`, then reset; with `check_at` (a step), `check_finite` on the same read."""
+        out = self.means() if check_at is None else self.check_finite(check_at)
         self.reset()
         return out
 
-    def nonfinite(self, prefix: str = "loss_") -> list[str]:
+    def nonfinite(self, prefix: str = "loss_", means: dict[str, float] | None = None
+                  ) -> list[str]:
         """Names of the `prefix` metrics whose sum is NaN or infinite (a non-finite value in
         any update since the reset)."""
-        return [k for k, v in self.means().items()
-                if k.startswith(prefix) and not math.isfinite(v)]
+        means = self.means() if means is None else means
+        return [k for k, v in means.items() if k.startswith(prefix) and not math.isfinite(v)]
 
-    def check_finite(self, step: int) -> None:
+    def check_finite(self, step: int) -> dict[str, float]:
         """The graphed update's NaN/Inf guard: it cannot stop at the bad update without a
         sync per update, so callers check the summed losses before every log row and
-        checkpoint (eager updates were each checked before their optimiser step)."""
-        bad = self.nonfinite()
+        checkpoint (eager updates were each checked before their optimiser step). Returns
+        the means it read."""
+        means = self.means()
+        bad = self.nonfinite(means=means)
         if bad:
             names = ", ".join(k.removeprefix("loss_") for k in bad)
             raise NonFiniteLossError(f"non-finite {names} loss in an update before step {step} "
                                      "(graphed updates are checked at each log row and "
                                      "checkpoint)")
+        return means
 
 
 def floats(logs: dict[str, torch.Tensor | float]) -> dict[str, float]:

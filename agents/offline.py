@@ -137,8 +137,7 @@ class OfflineTrainer:
         self.p.updates += 1
 
     def _evaluate_and_checkpoint(self) -> dict[str, float]:
-        self.metrics.check_finite(self.p.updates)
-        self.logger.flush_mean(self.p.updates, "train", self.metrics.drain())
+        self.logger.flush_mean(self.p.updates, "train", self.metrics.drain(self.p.updates))
         self.agent.wm.eval()
         metrics = heldout_metrics(self.agent.wm, self.heldout, self.cfg.offline.context,
                                   self.device, horizon=self.cfg.behaviour.horizon,

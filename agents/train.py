@@ -238,9 +238,9 @@ class Trainer:
             self._train_if_due()
             if self.p.step >= self.p.next_log:
                 self.p.next_log = next_multiple(self.p.step, cfg.log_every)
-                self.metrics.check_finite(self.p.step)
                 self.logger.flush_mean(self.p.step, "train",
-                                       {**self.metrics.drain(), "fps": round(self._fps(), 2),
+                                       {**self.metrics.drain(self.p.step),
+                                        "fps": round(self._fps(), 2),
                                         "updates": self.agent.updates})
                 bar.set_postfix(self._postfix(), refresh=False)
 

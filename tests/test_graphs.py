@@ -20,7 +20,7 @@ from torch import distributions as D
 from agents.bench import fake_batch
 from agents.categorical import OneHot, kl
 from agents.config import make_config
-from agents.dreamerv3.behaviour import percentile
+from agents.dreamerv3.behaviour import percentiles
 from agents.families import make_agent
 from agents.learner import NonFiniteLossError
 from agents.metrics import Metrics, floats
@@ -110,8 +110,9 @@ def test_sync_free_one_hot_sample_and_kl_match_torch():
 
 def test_percentile_matches_torch_quantile():
     x = torch.randn(15, 257)
-    for q in (0.0, 5.0, 50.0, 95.0, 100.0):
-        assert torch.allclose(percentile(x, q), torch.quantile(x.flatten(), q / 100))
+    qs = (0.0, 5.0, 50.0, 95.0, 100.0)
+    for q, value in zip(qs, percentiles(x, qs), strict=True):
+        assert torch.allclose(value, torch.quantile(x.flatten(), q / 100))
 
 
 def test_metrics_sum_on_the_device_and_flag_non_finite_losses():

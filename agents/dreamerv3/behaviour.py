@@ -41,14 +41,17 @@ def lambda_returns(reward, cont, value, discount: float, lam: float) -> torch.Te
     return torch.stack(returns[:0:-1])
 
 
-def percentile(x: torch.Tensor, q: float) -> torch.Tensor:
-    """The q-th percentile of all of x, interpolated linearly as torch.quantile does; the
-    positions are Python numbers, so nothing is copied between host and device."""
+def percentiles(x: torch.Tensor, qs: tuple[float, ...]) -> list[torch.Tensor]:
+    """The qs-th percentiles of all of x (one sort), interpolated linearly as torch.quantile
+    does; the positions are Python numbers, so nothing is copied between host and device."""
     values = x.flatten().sort().values
-    pos = q / 100 * (len(values) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (pos - lo) * (values[hi] - values[lo])
+    out = []
+    for q in qs:
+        pos = q / 100 * (len(values) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(values) - 1)
+        out.append(values[lo] + (pos - lo) * (values[hi] - values[lo]))
+    return out
 
 
 class ReturnScale(nn.Module):
@@ -62,7 +65,7 @@ class ReturnScale(nn.Module):
 
     @torch.no_grad()
     def update(self, returns: torch.Tensor) -> torch.Tensor:
-        lo, hi = (percentile(returns.float(), q) for q in self.q)
+        lo, hi = percentiles(returns.float(), self.q)
         d = self.decay
         self.low.copy_(d * self.low + (1 - d) * lo)
         self.high.copy_(d * self.high + (1 - d) * hi)

@@ -174,9 +174,10 @@ class RSSM(nn.Module):
         deter, stoch = self.initial(b, embed.device)
         first, norm, act, head = self.obs_out
         embed_part = F.linear(embed, first.weight[:, self.deter:])
-        img_in, gru = LoopLinear(self.img_in[0].weight), LoopLinear(self.gru.linear.weight)
-        post_deter, post_out = LoopLinear(first.weight[:, :self.deter]), LoopLinear(
-            head.weight, head.bias)
+        img_in = LoopLinear(self.img_in[0].weight)
+        gru = LoopLinear(self.gru.linear.weight)
+        post_deter = LoopLinear(first.weight[:, :self.deter])
+        post_out = LoopLinear(head.weight, head.bias)
         deters, stochs, posts = [], [], []
         for i in range(t):
             x = self.img_in[2](self.img_in[1](img_in(torch.cat([stoch, action[:, i]], -1))))
