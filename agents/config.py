@@ -56,10 +56,11 @@ class ModelConfig:
     mlp_units: int = 400
     kl_balance: float = 0.8
     free_nats: float = 0.0
-    # DreamerV2's weight initialisation: "glorot" (Glorot-uniform weights, zero biases: TF's
-    # defaults, which danijar/dreamerv2 and wmlib-torch both use) or "torch" (PyTorch's
-    # defaults, this project's until 2026-11-24; they made the actor's gradients ~500x
-    # smaller at the paper shapes than the official code's).
+    # Weight initialisation (agents/init.py): "glorot" (the official DreamerV2's: TF's
+    # defaults), "trunc_normal" (the official DreamerV3's fan-avg truncated normal; the
+    # dreamerv3 family's default) or "torch" (PyTorch's defaults, this project's until
+    # 2026-11-24; they made DreamerV2's actor gradients ~500x smaller at the paper shapes than
+    # the official code's).
     init: str = "glorot"
     lr: float = 3e-4
     eps: float = 1e-5
@@ -196,6 +197,7 @@ PAPER_V3 = {
     "model.eps": 1e-8,
     "model.clip": 1000.0,
     "model.weight_decay": 0.0,
+    "model.init": "trunc_normal",
     "behaviour.discount": 1 - 1 / 333,
     "behaviour.actor_lr": 3e-5,
     "behaviour.critic_lr": 3e-5,
@@ -278,6 +280,7 @@ PRESETS = ("smoke", "quick", "gpu", "paper")
 
 
 SUITES = ("metaworld", "dmc", "atari")
+INIT_SCHEMES = ("glorot", "trunc_normal", "torch")  # agents/init.py applies them
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them
 
 
@@ -396,7 +399,8 @@ def validate(cfg: Config) -> None:
     need(0 <= cfg.behaviour.retnorm_low < cfg.behaviour.retnorm_high <= 100,
          "behaviour.retnorm_low/high must satisfy 0 <= low < high <= 100")
     need(cfg.model.bins >= 3 and cfg.model.bins % 2 == 1, "model.bins must be odd and >= 3")
-    need(cfg.model.init in ("glorot", "torch"), "model.init must be glorot or torch")
+    need(cfg.model.init in INIT_SCHEMES,
+         f"model.init must be one of {', '.join(INIT_SCHEMES)}")
     need(cfg.weighting.name in WEIGHTINGS,
          f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTINGS)}")
     for name in ("w_o", "w_r", "w_d"):

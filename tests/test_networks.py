@@ -155,3 +155,46 @@ def test_dreamerv2_starts_from_the_official_initialisation():
                        torch.device("cpu"))
     assert any(m.bias is not None and m.bias.any() for m in torch_init.modules()
                if isinstance(m, nn.Linear))
+
+
+def test_dreamerv3_starts_from_the_official_initialisation():
+    """The official DreamerV3's `winit: normal, fan: avg`: a normal truncated at 2 std whose
+    std after truncation is sqrt(2 / (fan_in + fan_out)), zero biases; the reward head's and
+    critic's output layers start at zero (outscale 0); the slow critic equals the critic."""
+    import math
+
+    from agents.config import make_config
+    from agents.dreamerv3.agent import Agent
+
+    cfg = make_config("smoke", "atari/pong", ["model.agent=dreamerv3"])
+    assert cfg.model.init == "trunc_normal"
+    torch.manual_seed(0)
+    agent = Agent(cfg, 6, torch.device("cpu"))
+    kinds = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+    heads = [agent.wm.reward[-1], agent.behaviour.critic[-1], agent.behaviour.target[-1]]
+    checked = 0
+    for m in agent.modules():
+        if not isinstance(m, kinds):
+            continue
+        assert m.bias is None or not m.bias.any()
+        if any(m is h for h in heads):
+            assert not m.weight.any()
+            continue
+        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(m.weight)
+        std = math.sqrt(2 / (fan_in + fan_out))
+        assert m.weight.abs().max() <= 2 * std / 0.8796 + 1e-6
+        if m.weight.numel() > 4_000:  # enough draws to pin the std down to a few percent
+            assert abs(m.weight.std().item() / std - 1) < 0.05
+            assert m.weight.abs().max() > 2 * std  # a normal's tail, not Glorot's uniform
+            checked += 1
+    assert checked >= 5
+    for a, b in zip(agent.behaviour.critic.parameters(), agent.behaviour.target.parameters(),
+                    strict=True):
+        assert torch.equal(a, b)
+    torch_init = Agent(make_config("smoke", "atari/pong", ["model.agent=dreamerv3",
+                                                           "model.init=torch"]),
+                       6, torch.device("cpu"))
+    assert not torch_init.wm.reward[-1].weight.any()  # the zero heads whatever the scheme
+    big = torch_init.wm.rssm.gru.linear.weight
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(big)
+    assert big.std().item() < 0.8 * math.sqrt(2 / (fan_in + fan_out))  # PyTorch's is smaller

@@ -4,23 +4,13 @@ shared `Dreamer`'s (agents/learner.py)."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from agents.config import Config
 from agents.dreamerv2.behaviour import Behaviour
 from agents.dreamerv2.world_model import WorldModel
+from agents.init import initialise
 from agents.learner import Dreamer
 from agents.weighting import make_weighting
-
-
-def glorot(module: nn.Module) -> None:
-    """Glorot-uniform weights and zero biases in every linear and convolution layer: TF's
-    defaults, which the official DreamerV2 code (TF and wmlib-torch) trains from."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 class Agent(Dreamer):
@@ -29,7 +19,6 @@ class Agent(Dreamer):
         self.wm = WorldModel(cfg.model, action_dim, cfg.env.image_size,
                              make_weighting(cfg.weighting))
         self.behaviour = Behaviour(cfg.behaviour, cfg.model, self.wm.rssm.feat_dim, action_dim)
-        if cfg.model.init == "glorot":
-            glorot(self)
-            self.behaviour.update_target()  # the slow critic starts as the critic
+        initialise(self, cfg.model.init)
+        self.behaviour.update_target()  # the slow critic starts as the critic
         self.make_optimisers()

@@ -9,6 +9,7 @@ import torch
 from agents.config import Config
 from agents.dreamerv3.behaviour import Behaviour, Start
 from agents.dreamerv3.world_model import WorldModel, kl_shares
+from agents.init import initialise
 from agents.learner import Dreamer
 from agents.weighting import make_weighting
 
@@ -22,6 +23,8 @@ class Agent(Dreamer):
         self.wm = WorldModel(cfg.model, action_dim, cfg.env.image_size,
                              make_weighting(cfg.weighting, base=base, reg=reg))
         self.behaviour = Behaviour(cfg.behaviour, cfg.model, self.wm.rssm.feat_dim, action_dim)
+        initialise(self, cfg.model.init)
+        self.behaviour.sync_target()
         self.make_optimisers()
 
     def start_states(self, post, data: dict[str, torch.Tensor]) -> Start:

@@ -86,6 +86,10 @@ class Behaviour(nn.Module):
     def policy(self, feat: torch.Tensor) -> OneHotActions:
         return OneHotActions(self.actor(feat), self.unimix)
 
+    def sync_target(self) -> None:
+        """The slow critic becomes the critic (at the start)."""
+        self.target.load_state_dict(self.critic.state_dict())
+
     @torch.no_grad()
     def update_target(self) -> None:
         f = self.cfg.target_fraction

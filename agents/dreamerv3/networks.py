@@ -10,6 +10,7 @@ from torch import nn
 
 from agents.categorical import OneHot, kl
 from agents.dreamerv3.distributions import unimix_logits
+from agents.init import ZeroLinear
 from agents.loop_linear import LoopLinear
 
 
@@ -25,10 +26,7 @@ def mlp(inp: int, out: int, layers: int, units: int, zero_out: bool = False) -> 
     for _ in range(layers):
         mods += dense(inp, units)
         inp = units
-    head = nn.Linear(inp, out)
-    if zero_out:
-        nn.init.zeros_(head.weight)
-        nn.init.zeros_(head.bias)
+    head = (ZeroLinear if zero_out else nn.Linear)(inp, out)
     return nn.Sequential(*mods, head)
 
 
