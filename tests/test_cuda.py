@@ -162,3 +162,16 @@ def test_graphed_world_model_step_matches_eager():
         assert b["loss_obs"] == pytest.approx(a["loss_obs"], rel=1e-3), i
         assert b["s_obs"] == pytest.approx(a["s_obs"], abs=1e-4), i
     assert graphed._wm_graph.graph is not None
+
+
+def test_batches_reach_the_gpu_unchanged():
+    """to_torch's pinned, non-blocking copy: same values and dtypes as on the CPU, and the
+    host array may be overwritten at once (the copy went through its own pinned buffer)."""
+    cpu, gpu, batch = agents_on_both()
+    on_cpu, on_gpu = cpu.to_torch(batch), gpu.to_torch(batch)
+    for v in batch.values():
+        v[...] = 0
+    torch.cuda.synchronize()
+    for k, v in on_cpu.items():
+        assert on_gpu[k].device.type == "cuda" and on_gpu[k].dtype == v.dtype
+        assert torch.equal(on_gpu[k].cpu(), v), k
