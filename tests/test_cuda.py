@@ -168,7 +168,8 @@ def test_batches_reach_the_gpu_unchanged():
     """to_torch's pinned, non-blocking copy: same values and dtypes as on the CPU, and the
     host array may be overwritten at once (the copy went through its own pinned buffer)."""
     cpu, gpu, batch = agents_on_both()
-    on_cpu, on_gpu = cpu.to_torch(batch), gpu.to_torch(batch)
+    on_cpu = {k: v.clone() for k, v in cpu.to_torch(batch).items()}  # as_tensor shares memory
+    on_gpu = gpu.to_torch(batch)
     for v in batch.values():
         v[...] = 0
     torch.cuda.synchronize()
