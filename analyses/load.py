@@ -119,4 +119,5 @@ def scale_note(index: dict, table: pd.DataFrame) -> str:
     done = table["run_id"].nunique()
     preset = index.get("preset", "unknown")
     return (f"**Preset `{preset}`**: {done} of {len(index['runs'])} runs of the grid finished. "
-            f"These numbers come from {SCALES.get(preset, 'an unknown preset')}.")
+            f"These numbers come from "
+            f"{index.get('scale') or SCALES.get(preset, 'an unknown preset')}.")

@@ -47,9 +47,10 @@ def expand(study: str, preset: str = "quick", seeds: int | None = None,
     if seeds is not None and seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     base = [f"{k}={v}" for k, v in spec.overrides.get(preset, {}).items()]
+    config_preset = spec.config_preset(preset)
     if tasks:
         for task in tasks:
-            make_config(preset, task, [*base, *(overrides or [])])  # validates the task
+            make_config(config_preset, task, [*base, *(overrides or [])])  # validates the task
     n_seeds = seeds or spec.seeds.get(preset, 3)
     runs = []
     for task in tasks or spec.tasks_for(preset):
@@ -57,5 +58,5 @@ def expand(study: str, preset: str = "quick", seeds: int | None = None,
             for seed in range(n_seeds):
                 sets = [*base, f"weighting.name={name}", f"train.seed={seed}",
                         *(f"weighting.{k}={v}" for k, v in params.items()), *(overrides or [])]
-                runs.append(Run(study, label, make_config(preset, task, sets)))
+                runs.append(Run(study, label, make_config(config_preset, task, sets)))
     return runs

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from agents.logger import atomic_write_text
-from study.grid import Run
+from study.grid import Run, get_study
 from study.liveness import RunState, reconcile, sacct_states
 
 PACKAGES = ("torch", "numpy", "mujoco", "dm_control", "metaworld", "gymnasium", "submitit")
@@ -70,8 +70,11 @@ def write_study_index(results: Path, study: str, runs: list[Run], preset: str) -
              "weighting": r.config.weighting.name, "w_o": r.config.weighting.w_o,
              "w_r": r.config.weighting.w_r, "w_d": r.config.weighting.w_d, "seed": r.seed}
             for r in runs]
-    atomic_write_text(index, json.dumps({"study": study, "preset": preset, "runs": rows},
-                                        indent=1))
+    head = {"study": study, "preset": preset}
+    scale = get_study(study).scales.get(preset)
+    if scale:
+        head["scale"] = scale  # analyses/load.py scale_note says it instead of the preset's
+    atomic_write_text(index, json.dumps({**head, "runs": rows}, indent=1))
     return index
 
 

@@ -24,9 +24,16 @@ class Study:
     seeds: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 3, "paper": 5})
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)  # per preset
     preset_tasks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # else `tasks`
+    # A study preset may resolve its configs from another config preset (dreamer_check's gpu
+    # is the paper config on a GPU), and then says in its reports what scale that is.
+    config_presets: dict[str, str] = field(default_factory=dict)  # else the same name
+    scales: dict[str, str] = field(default_factory=dict)  # else analyses/load.py SCALES
 
     def tasks_for(self, preset: str) -> tuple[str, ...]:
         return self.preset_tasks.get(preset, self.tasks)
+
+    def config_preset(self, preset: str) -> str:
+        return self.config_presets.get(preset, preset)
 
 
 def fixed(w_r: float) -> Weighting:
@@ -71,9 +78,19 @@ DREAMER = ("dreamerv2", "fixed", {"w_o": 1.0, "w_r": 1.0, "w_d": 1.0})
 # a CPU background job of a few hours, labelled as a smaller model in the report.
 CHECK_TASKS = ("dmc/cartpole-swingup", "dmc/walker-walk", "dmc/cheetah-run", "dmc/reacher-easy",
                "metaworld/drawer-open", "metaworld/handle-pull-side", "metaworld/lever-pull")
+# gpu (issue 13's GPU check) is the paper config of each task on one GPU, cut at 100K frames:
+# cartpole-swingup and walker-walk, 3 seeds, bf16 autocast, CUDA graphs. Sized before any GPU
+# figure existed (none was lent yet): env.num_envs and --workers are guesses for an H100
+# (16 cores: 6 runs x 2 env workers); revise them from `agents.bench --rows loop concurrent`.
+# Training-episode returns decide the DMC verdicts, so evaluation is sparse (5 episodes at
+# 5K and 55K frames, the paper preset's offset) to keep the GPU on training.
 CHECK = {"paper": {"train.eval_offset": "5000"},
          "quick": {"train.steps": "30000", "train.eval_every": "10000",
-                   "train.checkpoint_every": "2000", "env.num_envs": "2"}}
+                   "train.checkpoint_every": "2000", "env.num_envs": "2"},
+         "gpu": {"train.steps": "100000", "train.device": "cuda", "train.precision": "bf16",
+                 "train.cuda_graphs": "true", "env.num_envs": "2", "train.eval_every": "50000",
+                 "train.eval_episodes": "5", "train.eval_offset": "5000",
+                 "train.checkpoint_every": "10000"}}
 HARMONY = ("harmony", "harmony", {})
 
 # atari100k: DreamerV3 vs DreamerV3 + HarmonyDream on the real ALE. paper is the official
@@ -112,9 +129,13 @@ STUDIES = {s.name: s for s in [
           overrides=OFFLINE, preset_tasks=OFFLINE_TASKS),
     Study("dreamer_check", "Our DreamerV2 (fixed 1/1/1) against published DreamerV2 curves "
           "(DMC: danijar/dreamerv2; Meta-world: APV with the paper's protocol)", CHECK_TASKS,
-          (DREAMER,), seeds={"smoke": 1, "quick": 1, "paper": 5}, overrides=CHECK,
+          (DREAMER,), seeds={"smoke": 1, "quick": 1, "gpu": 3, "paper": 5}, overrides=CHECK,
           preset_tasks={"smoke": ("dmc/cartpole-swingup",),
-                        "quick": ("dmc/cartpole-swingup",)}),
+                        "quick": ("dmc/cartpole-swingup",),
+                        "gpu": ("dmc/cartpole-swingup", "dmc/walker-walk")},
+          config_presets={"gpu": "paper"},
+          scales={"gpu": "the paper's DreamerV2 config on one GPU (bf16 autocast, CUDA graphs), "
+                         "3 seeds, cut at 100K frames: the 100K checkpoint is its only verdict"}),
     Study("atari100k", "Atari 100K: DreamerV3 vs DreamerV3 + HarmonyDream, the paper's "
           "headline, against the official per-game scores", tuple(f"atari/{g}" for g in ATARI100K),
           (DREAMERV3, HARMONY), seeds={"smoke": 1, "quick": 1, "paper": 5}, overrides=ATARI,

@@ -40,8 +40,31 @@ def test_quick_studies_share_offline_runs():
 
 def test_every_study_expands_at_every_preset():
     for name in STUDIES:
-        for preset in ("smoke", "quick", "paper"):
+        for preset in ("smoke", "quick", "gpu", "paper"):
             assert expand(name, preset, seeds=1)
+
+
+def test_dreamer_check_gpu_is_the_paper_config_cut_at_100k_frames(tmp_path):
+    """Issue 13's GPU check: the paper config of each task except for the listed scale and
+    execution fields, and its reports say what scale that is (not the small gpu model's)."""
+    from study.results import write_study_index
+
+    runs = expand("dreamer_check", "gpu")
+    assert {(r.task, r.seed) for r in runs} == {
+        (t, s) for t in ("dmc/cartpole-swingup", "dmc/walker-walk") for s in range(3)}
+    allowed = {("train", k) for k in ("steps", "device", "precision", "cuda_graphs",
+                                      "eval_every", "eval_episodes", "checkpoint_every",
+                                      "seed")} | {("env", "num_envs"), ("preset",)}
+    for r in runs:
+        paper = expand("dreamer_check", "paper", tasks=[r.task], seeds=3)[r.seed].config.to_dict()
+        ours = r.config.to_dict()
+        diff = {(sec, k) for sec in ours if isinstance(ours[sec], dict)
+                for k in ours[sec] if ours[sec][k] != paper[sec][k]}
+        assert diff <= allowed, diff
+        assert r.config.model.stoch == 32 and r.config.model.depth == 48  # not the quick model
+        assert r.config.train.steps == 100_000
+    index = json.loads(write_study_index(tmp_path, "dreamer_check", runs, "gpu").read_text())
+    assert "paper's DreamerV2 config" in index["scale"]
 
 
 def test_run_ids_are_stable_and_shared_across_studies():
