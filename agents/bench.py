@@ -10,8 +10,9 @@ Rows (each figure the median of --reps timed repetitions after one warm-up):
 - update-v3-paper / update-v3-quick: the same for DreamerV3 at the official Atari 100K shapes
   (batch 16 x 64, deter 512, depth 32, MLPs 2x512) and at the `quick` preset;
 - env: environment steps/s with 64x64 rendering (random actions) on four tasks;
-- loop: end-to-end env steps/s of the `quick` (or --loop-preset) agent after prefill (render +
-  policy + one update every train_every steps), episodes shortened to 100 steps to keep it brief;
+- loop: end-to-end env steps/s of the `quick` (or --loop-preset) agent after prefill and one
+  untimed warm-up round (render + policy + one update every train_every steps), episodes
+  shortened to 100 steps to keep it brief;
   `--set env.num_envs=N` steps N envs in parallel workers;
 - act: latency of one batched policy step (encoder, RSSM step, actor) for N envs
   (--act-envs), at the paper shapes;
@@ -207,6 +208,7 @@ def bench_loop(preset: str, overrides: list[str], episodes: int) -> dict:
         trainer = Trainer(cfg, out, progress_bar=False)
         bar = tqdm(disable=True)
         trainer.collect_round(bar)  # prefill: random actions, no updates
+        trainer.collect_round(bar)  # untimed: the first updates warm up (and record graphs)
         start, t0 = trainer.p.step, time.perf_counter()
         for _ in range(episodes):
             trainer.collect_round(bar)
