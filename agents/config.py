@@ -87,6 +87,11 @@ class BehaviourConfig:
     weight_decay: float = 1e-6
     actor_entropy: float = 1e-4
     actor_min_std: float = 0.1
+    # DreamerV2's actor std = 2 sigmoid((x + actor_init_std) / 2) + min_std: 0 in the official
+    # code (danijar/dreamerv2 and wmlib-torch: std about 1.1 at the start). This project used
+    # 2 (std about 1.56) until 2026-11-24, which flattened the truncated Normal and shrank the
+    # actor's gradients several-fold against the official code's on the same batches.
+    actor_init_std: float = 0.0
     target_every: int = 100  # updates between slow-critic updates
     target_fraction: float = 1.0  # slow <- f * critic + (1 - f) * slow (1: a hard copy)
     # DreamerV3 only: returns scaled by their 5th-95th percentile range (EMA), and the critic

@@ -198,3 +198,21 @@ def test_dreamerv3_starts_from_the_official_initialisation():
     big = torch_init.wm.rssm.gru.linear.weight
     fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(big)
     assert big.std().item() < 0.8 * math.sqrt(2 / (fan_in + fan_out))  # PyTorch's is smaller
+
+
+def test_dreamerv2_actor_std_starts_as_the_official_codes():
+    """std = 2 sigmoid((x + init_std) / 2) + min_std with init_std 0 (danijar/dreamerv2 and
+    wmlib-torch: about 1.1 for x = 0); behaviour.actor_init_std=2 gives the old 1.56."""
+    import math
+
+    from agents.config import make_config
+    from agents.dreamerv2.agent import Agent
+
+    for sets, std in (([], 1.1), (["behaviour.actor_init_std=2"], 2 / (1 + math.exp(-1)) + 0.1)):
+        cfg = make_config("smoke", "dmc/cartpole-swingup", sets)
+        agent = Agent(cfg, 1, torch.device("cpu"))
+        actor = agent.behaviour.actor
+        nn.init.zeros_(actor.net[-1].weight)  # x = 0 whatever the features
+        nn.init.zeros_(actor.net[-1].bias)
+        dist = actor(torch.randn(5, agent.wm.rssm.feat_dim)).base_dist
+        assert torch.allclose(dist.scale, torch.full_like(dist.scale, std), atol=1e-6), sets

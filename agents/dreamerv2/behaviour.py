@@ -1,7 +1,7 @@
 """Actor-critic learned in imagination (DreamerV2, continuous actions, dynamics backprop).
 
-The actor is DreamerV2's: a Normal(tanh(mu), std) truncated to [-1, 1], std = 2 sigmoid((x + 2)
-/ 2) + min_std."""
+The actor is DreamerV2's: a Normal(tanh(mu), std) truncated to [-1, 1], std = 2 sigmoid((x +
+init_std) / 2) + min_std, init_std 0 as in the official configs (std about 1.1 at the start)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,15 @@ from agents.dreamerv2.world_model import Posterior, WorldModel
 
 
 class Actor(nn.Module):
-    def __init__(self, feat_dim: int, action_dim: int, layers: int, units: int, min_std: float):
+    def __init__(self, feat_dim: int, action_dim: int, layers: int, units: int, min_std: float,
+                 init_std: float = 0.0):
         super().__init__()
         self.net = mlp(feat_dim, 2 * action_dim, layers, units)
-        self.min_std = min_std
+        self.min_std, self.init_std = min_std, init_std
 
     def forward(self, feat: torch.Tensor) -> D.Independent:
         mean, std = self.net(feat).float().chunk(2, -1)
-        std = 2 * torch.sigmoid((std + 2) / 2) + self.min_std
+        std = 2 * torch.sigmoid((std + self.init_std) / 2) + self.min_std
         return D.Independent(TruncatedNormal(torch.tanh(mean), std), 1, validate_args=False)
 
 
@@ -61,7 +62,8 @@ class Behaviour(nn.Module):
         super().__init__()
         self.cfg = cfg
         layers, units = model_cfg.mlp_layers, model_cfg.mlp_units
-        self.actor = Actor(feat_dim, action_dim, layers, units, cfg.actor_min_std)
+        self.actor = Actor(feat_dim, action_dim, layers, units, cfg.actor_min_std,
+                           cfg.actor_init_std)
         self.critic = mlp(feat_dim, 1, layers, units)
         self.target = copy.deepcopy(self.critic).requires_grad_(False)
 

@@ -3,8 +3,8 @@
 DreamerV2's actor for continuous actions: Normal(tanh(mu), std) truncated to [-1, 1], sampled
 by the inverse CDF, u ~ U(Phi(alpha), Phi(beta)) and x = loc + scale * Phi^-1(u), so gradients
 reach loc and scale through alpha, beta and Phi^-1. Unlike a clipped Normal, no probability
-mass sits on the bounds: at the initial std (~1.56) a clipped Normal puts about half of its
-samples at +-1.
+mass sits on the bounds: at the actor's initial std (~1.1) a clipped Normal puts over a third
+of its samples at +-1.
 """
 
 from __future__ import annotations
