@@ -32,10 +32,11 @@ echo "== $(date -u +%FT%TZ) stage $stage on $(nvidia-smi --query-gpu=name,driver
   --format=csv,noheader), torch $($py -c 'import torch; print(torch.__version__)'), \
 commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 
-bench() {  # name, then agents.bench arguments
+bench() {  # name, then agents.bench arguments; each row set is cut at ${BENCH_S:-150} s
   local name=$1; shift
   echo "-- bench $name: $*"
-  $py -m agents.bench --json "$out/json/$name.json" "$@"
+  timeout "${BENCH_S:-150}" $py -m agents.bench --json "$out/json/$name.json" "$@" \
+    || echo "-- bench $name: exit $? (124: cut at the time limit)"
 }
 
 case $stage in
@@ -61,7 +62,8 @@ case $stage in
     ;;
   loop)
     cuda=(--set train.device=cuda --set train.cuda_graphs=true --set train.precision=bf16)
-    bench env --rows env
+    export BENCH_S=120  # 5 rows x 2 min stay inside the call's 10 minutes
+    bench env --rows env --reps 1
     for n in 1 4 8; do
       bench "loop-paper-envs_$n" --rows loop --loop-preset paper "${cuda[@]}" \
         --set env.num_envs=$n
