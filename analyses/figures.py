@@ -9,6 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import FuncFormatter
+
+_THOUSANDS = FuncFormatter(lambda x, _: f"{x / 1000:g}K" if abs(x) >= 1000 else f"{x:g}")
 
 sns.set_theme(style="whitegrid", context="notebook")
 
@@ -69,6 +72,7 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
         ax.set_title(_short(task))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_formatter(_THOUSANDS)  # 150K, not 150000 running into its neighbour
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
     seen: dict[str, object] = {}
