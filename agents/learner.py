@@ -109,11 +109,11 @@ class Learner(nn.Module):
         """The batch on the device. To a GPU it goes through pinned memory without blocking:
         a copy from pageable memory would make the host wait for every kernel already queued
         (the last update's), so it could not step the envs while the GPU trains."""
-        if self.device.type != "cuda":
-            out = {k: torch.as_tensor(v) for k, v in batch.items()}
-        else:
+        if self.device.type == "cuda":
             out = {k: torch.as_tensor(v).pin_memory().to(self.device, non_blocking=True)
                    for k, v in batch.items()}
+        else:
+            out = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
         for k in ("action", "reward", "state", "terminal"):
             if k in out:
                 out[k] = out[k].float()
