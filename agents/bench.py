@@ -100,12 +100,17 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False)
     m = cfg.model
     shape = (f"batch {cfg.replay.batch_size}x{cfg.replay.seq_len}, deter {m.deter}, "
              f"stoch {m.stoch}x{m.classes}, depth {m.depth}, MLP {m.mlp_layers}x{m.mlp_units}, "
-             f"{sum(p.numel() for p in agent.parameters()) / 1e6:.1f}M params, "
+             f"{params(agent) / 1e6:.1f}M params, "
              f"{cfg.train.precision}{', CUDA graph' if agent.graphs else ''}")
     timing = time_update(agent, batch, reps)
     return {"row": f"update-{'v3-' if v3 else ''}{preset}", "shape": shape, **timing,
             "tflop": (flop := update_flops(agent, batch)) / 1e12,
             "tflop_per_s": flop / timing["total_s"] / 1e12}
+
+
+def params(agent) -> int:
+    """The agent's parameter count (without train.overlap's acting copy)."""
+    return sum(p.numel() for n, p in agent.named_parameters() if not n.startswith("acting."))
 
 
 def update_flops(agent, batch) -> float:
@@ -214,8 +219,10 @@ def bench_loop(preset: str, overrides: list[str], episodes: int) -> dict:
             trainer.collect_round(bar)
         rate = (trainer.p.step - start) / (time.perf_counter() - t0)
         trainer.envs.close()
-    return {"row": "loop", "shape": f"{preset} preset, 1 update / {cfg.train.train_every} steps",
-            "env_steps_per_s": rate}
+    t = cfg.train
+    shape = (f"{preset} preset, 1 update / {t.train_every} steps, {cfg.env.num_envs} envs"
+             f"{', graphed' if trainer.agent.graphs else ''}{', overlap' if t.overlap else ''}")
+    return {"row": "loop", "shape": shape, "env_steps_per_s": rate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,6 +147,12 @@ class TrainConfig:
     # same maths in one launch instead of thousands. Ignored on the CPU. Off by default until
     # tests/test_cuda.py's graphed-vs-eager checks have passed on a GPU (none was lent yet).
     cuda_graphs: bool = False
+    # Act with the weights from before the latest update (agents/acting.py), so that on CUDA
+    # the envs step while the GPU trains. The policy lag is exactly one update (logged as
+    # policy_lag); the update ratio and the batches are unchanged. It pays off with
+    # cuda_graphs (an eager update keeps the host busy launching it, and its NaN guard
+    # syncs); on the CPU it computes the same thing, in order, no faster.
+    overlap: bool = False
 
 
 @dataclass

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.acting import ActingCopy
 from agents.config import ConfigError
 from agents.graphs import CapturedStep
 
@@ -147,6 +148,7 @@ class Dreamer(Learner):
         self._update_graph: CapturedStep | None = None
         self._wm_graph: CapturedStep | None = None
         self._act_graphs: dict[tuple, CapturedStep] = {}  # one per (N envs, explore)
+        self.acting: ActingCopy | None = None  # train.overlap: the weights acting reads
 
     def load_checkpoint_state(self, state: dict) -> None:
         super().load_checkpoint_state(state)
@@ -165,6 +167,19 @@ class Dreamer(Learner):
             "critic": adam(self.behaviour.critic.parameters(), b.critic_lr, b.eps,
                            b.weight_decay, g),
         }
+        if self.cfg.train.overlap:
+            self.acting = ActingCopy({"wm": self.wm, "behaviour": self.behaviour}, self.device)
+
+    @property
+    def policy_lag(self) -> int:
+        """Updates made since the weights acting reads (1 with train.overlap, else 0)."""
+        return 0 if self.acting is None else self.updates - self.acting.updates
+
+    def refresh_acting(self) -> None:
+        """Acting reads the current weights (before each update with train.overlap, and
+        before an evaluation, so it measures the agent as trained so far)."""
+        if self.acting is not None:
+            self.acting.refresh(self.updates)
 
     def start_states(self, post, data: dict[str, torch.Tensor]):
         """Where imagination starts, from the posterior states of a batch."""
@@ -205,6 +220,7 @@ class Dreamer(Learner):
     def update_tensors(self, data: dict[str, torch.Tensor], step: int = -1
                        ) -> dict[str, torch.Tensor | float]:
         """`update` on a batch already on the device."""
+        self.refresh_acting()  # with train.overlap: acting keeps the weights before this update
         if self.graphs:
             if self._update_graph is None:
                 self._update_graph = CapturedStep(self._update)
@@ -226,21 +242,35 @@ class Dreamer(Learner):
             self._wm_graph = CapturedStep(lambda d: self.update_world_model(d)[0])
         return self._wm_graph(data)
 
+    def _acting_parts(self) -> tuple[nn.Module, nn.Module]:
+        """The world model and behaviour acting reads (with train.overlap: their copies)."""
+        if self.acting is None:
+            return self.wm, self.behaviour
+        return self.acting["wm"], self.acting["behaviour"]
+
     def _act(self, inputs: dict[str, torch.Tensor], explore: bool) -> dict[str, torch.Tensor]:
-        embed = self.wm.encoder(preprocess(inputs["image"]))
-        deter, stoch = self.wm.rssm.obs_step(inputs["deter"], inputs["stoch"], inputs["action"],
+        wm, behaviour = self._acting_parts()
+        embed = wm.encoder(preprocess(inputs["image"]))
+        deter, stoch = wm.rssm.obs_step(inputs["deter"], inputs["stoch"], inputs["action"],
                                              embed,
                                              sample=explore or self.sample_posterior_in_eval)
-        action = self.behaviour.act(torch.cat([stoch, deter], -1), explore)
+        action = behaviour.act(torch.cat([stoch, deter], -1), explore)
         return {"deter": deter, "stoch": stoch, "action": action}
 
     @torch.no_grad()
     def act(self, images: np.ndarray, state, explore: bool):
         """One policy step for N envs at once: uint8 images [N, H, W, 3] -> actions [N, A];
         state = (deter, stoch, previous action), batched the same way (None to start)."""
+        if self.acting is None:
+            return self._act_now(images, state, explore)
+        with self.acting.on_stream():  # on CUDA: beside the update, not queued behind it
+            return self._act_now(images, state, explore)
+
+    def _act_now(self, images: np.ndarray, state, explore: bool):
         n = len(images)
         if state is None:
-            deter, stoch = self.wm.rssm.initial(n, self.device)
+            # DreamerV3's initial state is learned: it comes from the weights acting reads.
+            deter, stoch = self._acting_parts()[0].rssm.initial(n, self.device)
             state = (deter, stoch, torch.zeros(n, self.action_dim, device=self.device))
         inputs = dict(zip(("deter", "stoch", "action"), state, strict=True))
         inputs["image"] = torch.as_tensor(images, device=self.device)

@@ -241,7 +241,8 @@ class Trainer:
                 self.logger.flush_mean(self.p.step, "train",
                                        {**self.metrics.drain(self.p.step),
                                         "fps": round(self._fps(), 2),
-                                        "updates": self.agent.updates})
+                                        "updates": self.agent.updates,
+                                        "policy_lag": self.agent.policy_lag})
                 bar.set_postfix(self._postfix(), refresh=False)
 
         seeds = {i: episode_seed(cfg.seed, 0, i, episode_round) for i in range(n)}
@@ -276,6 +277,7 @@ class Trainer:
     def _evaluate(self) -> None:
         """`eval_episodes` greedy episodes, up to N at a time across the envs."""
         cfg, n = self.cfg.train, self.envs.n
+        self.agent.refresh_acting()  # evaluate the weights as trained so far (no lag)
         first = self.p.evals * cfg.eval_episodes
         returns, successes = [], []
         for start in range(0, cfg.eval_episodes, n):
