@@ -176,3 +176,34 @@ def test_batches_reach_the_gpu_unchanged():
     for k, v in on_cpu.items():
         assert on_gpu[k].device.type == "cuda" and on_gpu[k].dtype == v.dtype
         assert torch.equal(on_gpu[k].cpu(), v), k
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_overlapped_acting_reads_the_weights_before_the_running_update(graphs):
+    """train.overlap: acting on its own stream, issued while the update is still running on
+    the GPU, returns the serial agent's actions from one update back, and the updates give
+    the serial agent's losses (tests/test_overlap.py checks the same maths on the CPU)."""
+    sets = ["weighting.name=harmony", f"train.cuda_graphs={graphs}"]
+    cfg = make_config("smoke", "metaworld/lever-pull", sets)
+    torch.manual_seed(0)
+    serial = make_agent(cfg, 4, CUDA)
+    overlapped = make_agent(make_config("smoke", "metaworld/lever-pull",
+                                        [*sets, "train.overlap=true"]), 4, CUDA)
+    overlapped.load_state_dict(serial.state_dict(), strict=False)  # all but the acting copy
+    overlapped.refresh_acting()
+    assert overlapped.acting.stream is not None
+    rng = np.random.default_rng(5)
+    images = fake_batch(cfg, 4, rng)["image"][:4, 0]
+    for i in range(7):  # eager warm-up, recording, replays
+        batch = fake_batch(cfg, 4, rng)
+        before = serial.act(images, None, explore=False)[0]
+        torch.cuda.manual_seed(100 + i)
+        a = floats(serial.update(batch))
+        torch.cuda.manual_seed(100 + i)
+        logs = overlapped.update(batch)  # queued on the GPU; the host goes on at once
+        lagged = overlapped.act(images, None, explore=False)[0]
+        assert np.allclose(lagged, before, atol=1e-3), i
+        b = floats(logs)
+        for name in ("loss_obs", "loss_rew", "actor_loss", "critic_loss", "s_obs"):
+            assert b[name] == pytest.approx(a[name], rel=1e-3, abs=1e-4), (i, name)
+        assert overlapped.policy_lag == 1

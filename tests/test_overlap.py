@@ -71,21 +71,22 @@ def test_overlap_acts_one_update_behind_and_learns_the_same(agent, task, actions
 
 @pytest.mark.slow
 def test_overlapped_run_logs_its_lag_and_resumes_as_if_never_stopped(tmp_path, monkeypatch):
-    """N = 2 envs, overlap on: a run interrupted after its first checkpoint and resumed
+    """N = 2 envs, overlap on: a run interrupted at a checkpoint after training began and resumed
     logs the same training losses, episodes and evaluations as the run left alone."""
     cfg = make_config("smoke", "dmc/cartpole-swingup", [
-        "train.overlap=true", "env.num_envs=2", "train.steps=300", "train.checkpoint_every=100",
-        "train.eval_every=100", "train.threads=1"])
+        "train.overlap=true", "env.num_envs=2", "train.steps=400", "train.checkpoint_every=100",
+        "train.eval_every=1000", "train.threads=1"])  # no evaluation (it refreshes
+    # the acting copy) just before the checkpoint
     Trainer(cfg, tmp_path / "ref", progress_bar=False).run()
 
     save = Trainer.save_checkpoint
 
-    def stop_after_first(self):
+    def stop_at_200(self):
         save(self)
-        if self.p.step >= 100:
+        if self.p.step >= 200:  # after the first updates (prefill: 100 frames)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(Trainer, "save_checkpoint", stop_after_first)
+    monkeypatch.setattr(Trainer, "save_checkpoint", stop_at_200)
     with pytest.raises(KeyboardInterrupt):
         Trainer(cfg, tmp_path / "cut", progress_bar=False).run()
     monkeypatch.setattr(Trainer, "save_checkpoint", save)
