@@ -6,7 +6,8 @@
 #   check   CUDA tests (graphed vs eager), then agents.bench update/act/matmul rows in fp32 and
 #           bf16, eager and graphed, DreamerV3's update, and the official wmlib-torch at the
 #           same shapes (../shared/tools/peer-bench) in the same call       (~6 min)
-#   loop    env, loop rows at the paper preset with N envs, K concurrent runs (~5 min)
+#   loop    env, loop rows at the paper preset with N envs, serial and overlapped
+#           (train.overlap), K concurrent runs (~6 min)
 #   curves  dreamer_check --preset gpu for up to $CURVE_S seconds (default 500); the runs
 #           resume on the next call while the machine is still warm (results/ stays there)
 # Everything lands in $OUT: log.txt (the whole output), results.tar.gz (bench JSONs, or the
@@ -62,14 +63,19 @@ case $stage in
     ;;
   loop)
     cuda=(--set train.device=cuda --set train.cuda_graphs=true --set train.precision=bf16)
-    export BENCH_S=120  # 5 rows x 2 min stay inside the call's 10 minutes
+    export BENCH_S=80  # 5 rows x 80 s + the concurrent row's 120 s: inside the call's 10 min
     bench env --rows env --reps 1
-    for n in 1 4 8; do
+    for n in 1 4; do
       bench "loop-paper-envs_$n" --rows loop --loop-preset paper "${cuda[@]}" \
         --set env.num_envs=$n
     done
-    bench concurrent-4 --rows concurrent --concurrent 4 --loop-preset paper "${cuda[@]}" \
-      --set env.num_envs=2
+    # train.overlap: the envs step while the GPU trains (acting one update behind)
+    for n in 4 8; do
+      bench "loop-paper-envs_$n-overlap" --rows loop --loop-preset paper "${cuda[@]}" \
+        --set env.num_envs=$n --set train.overlap=true
+    done
+    BENCH_S=120 bench concurrent-4 --rows concurrent --concurrent 4 --loop-preset paper \
+      "${cuda[@]}" --set env.num_envs=2 --set train.overlap=true
     ;;
   curves)
     timeout -s INT "${CURVE_S:-500}" $py -m study.run dreamer_check --preset gpu \
