@@ -487,11 +487,20 @@ def validate(cfg: Config) -> None:
 EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"))  # same run either way
 
 
+# Fields added after runs existed, at the value that computes what those runs computed: left
+# out of the identity at that value, so a finished run keeps its id (and is not run again)
+# when the toolkit grows a switch it did not use.
+LATER_KEYS = {("train", "overlap"): False}
+
+
 def identity(cfg: Config) -> dict[str, Any]:
     """The config as a dict without execution-only fields: equal identity = the same run."""
     data = config_from_dict(cfg.to_dict()).to_dict()  # round trip: tuples and lists agree
     for section, key in EXECUTION_KEYS:
         data[section].pop(key, None)
+    for (section, key), before in LATER_KEYS.items():
+        if data[section].get(key) == before:
+            del data[section][key]
     return data
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from agents.config import ConfigError, config_from_dict, make_config
+from agents.config import ConfigError, config_from_dict, identity, make_config
 
 # Official DreamerV2-on-Meta-world values (HarmonyDream's wmlib-torch configs).
 PAPER_METAWORLD = {
@@ -127,3 +127,15 @@ def test_eval_offset_must_sit_inside_one_interval():
     with pytest.raises(ConfigError, match="eval_offset"):
         make_config("smoke", "dmc/cartpole-swingup", ["train.eval_offset=100",
                                                       "train.eval_every=100"])
+
+
+def test_a_switch_added_later_and_left_off_keeps_a_runs_identity():
+    """train.overlap came after finished runs existed: off, a run's identity (and so its run
+    id and config check on resume) is what it was before the field existed; on, it differs."""
+    cfg = make_config("quick", "dmc/cartpole-swingup", [])
+    saved = cfg.to_dict()
+    del saved["train"]["overlap"]  # a config.json written before the field existed
+    assert identity(config_from_dict(saved)) == identity(cfg)
+    assert "overlap" not in identity(cfg)["train"]
+    on = make_config("quick", "dmc/cartpole-swingup", ["train.overlap=true"])
+    assert identity(on) != identity(cfg) and identity(on)["train"]["overlap"] is True
