@@ -155,6 +155,9 @@ class Dreamer(Learner):
         # The optimisers' state tensors were replaced: a graph recorded against the old ones
         # must record again.
         self._update_graph, self._wm_graph, self._act_graphs = None, None, {}
+        if self.acting is not None and self.acting.stream is not None:
+            # the restored acting copy was written on this stream; acting reads it on its own
+            self.acting.stream.wait_stream(torch.cuda.current_stream())
 
     def make_optimisers(self) -> None:
         m, b = self.cfg.model, self.cfg.behaviour
