@@ -255,8 +255,7 @@ class Dreamer(Learner):
         wm, behaviour = self._acting_parts()
         embed = wm.encoder(preprocess(inputs["image"]))
         deter, stoch = wm.rssm.obs_step(inputs["deter"], inputs["stoch"], inputs["action"],
-                                             embed,
-                                             sample=explore or self.sample_posterior_in_eval)
+                                        embed, sample=explore or self.sample_posterior_in_eval)
         action = behaviour.act(torch.cat([stoch, deter], -1), explore)
         return {"deter": deter, "stoch": stoch, "action": action}
 
