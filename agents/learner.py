@@ -263,26 +263,23 @@ class Dreamer(Learner):
     def act(self, images: np.ndarray, state, explore: bool):
         """One policy step for N envs at once: uint8 images [N, H, W, 3] -> actions [N, A];
         state = (deter, stoch, previous action), batched the same way (None to start)."""
-        if self.acting is None:
-            return self._act_now(images, state, explore)
-        with self.acting.on_stream():  # on CUDA: beside the update, not queued behind it
-            return self._act_now(images, state, explore)
-
-    def _act_now(self, images: np.ndarray, state, explore: bool):
+        # With train.overlap on CUDA: on its own stream, beside the update, not queued behind it.
+        stream = contextlib.nullcontext() if self.acting is None else self.acting.on_stream()
         n = len(images)
-        if state is None:
-            # DreamerV3's initial state is learned: it comes from the weights acting reads.
-            deter, stoch = self._acting_parts()[0].rssm.initial(n, self.device)
-            state = (deter, stoch, torch.zeros(n, self.action_dim, device=self.device))
-        inputs = dict(zip(("deter", "stoch", "action"), state, strict=True))
-        inputs["image"] = torch.as_tensor(images, device=self.device)
-        if self.graphs:
-            key = (n, explore)
-            if key not in self._act_graphs:
-                self._act_graphs[key] = CapturedStep(lambda x: self._act(x, explore))
-            out = self._act_graphs[key](inputs)
-            # The graph's outputs are overwritten by its next replay: the state is a copy.
-            out = {k: v.clone() for k, v in out.items()}
-        else:
-            out = self._act(inputs, explore)
-        return out["action"].cpu().numpy(), (out["deter"], out["stoch"], out["action"])
+        with stream:
+            if state is None:
+                # DreamerV3's initial state is learned: it comes from the weights acting reads.
+                deter, stoch = self._acting_parts()[0].rssm.initial(n, self.device)
+                state = (deter, stoch, torch.zeros(n, self.action_dim, device=self.device))
+            inputs = dict(zip(("deter", "stoch", "action"), state, strict=True))
+            inputs["image"] = torch.as_tensor(images, device=self.device)
+            if self.graphs:
+                key = (n, explore)
+                if key not in self._act_graphs:
+                    self._act_graphs[key] = CapturedStep(lambda x: self._act(x, explore))
+                out = self._act_graphs[key](inputs)
+                # The graph's outputs are overwritten by its next replay: the state is a copy.
+                out = {k: v.clone() for k, v in out.items()}
+            else:
+                out = self._act(inputs, explore)
+            return out["action"].cpu().numpy(), (out["deter"], out["stoch"], out["action"])
