@@ -7,7 +7,10 @@ part of the loop's backward; on a GPU it is 2T extra kernels. `LoopLinear` keeps
 input and output gradient instead, and the weight's own autograd node, which runs only after
 every step's backward, turns them into the gradient with one product over all steps: the same
 sum (tests/test_networks.py checks it against plain autograd), as one large, efficient matmul.
-It works with .backward() and torch.autograd.grad alike, and on weight slices.
+It works with .backward() and torch.autograd.grad alike, on weight slices, and for several
+calls on one graph (retain_graph=True): the kept entries belong to one backward pass (autograd's
+graph task id), so those of a pass that never ran the weight's node (a gradient of the inputs
+only) are dropped, not counted in a later one.
 
 Under autocast the weight is cast once per loop, not once per step.
 """
@@ -24,6 +27,7 @@ class LoopLinear:
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
         self.xs: list[torch.Tensor] = []
         self.dys: list[torch.Tensor] = []
+        self.task = -1  # the backward pass (graph task id) xs and dys were collected in
         w = weight
         if w.requires_grad and torch.is_grad_enabled():
             w = _Collect.apply(w, self)
@@ -52,8 +56,11 @@ class _Step(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             dx = (dy.to(weight.dtype) @ weight).to(x.dtype)
         if ctx.needs_input_grad[1]:  # kept for _Collect; the weight's gradient is theirs
-            ctx.loop.xs.append(x.reshape(-1, x.shape[-1]))
-            ctx.loop.dys.append(dy.reshape(-1, dy.shape[-1]))
+            loop, task = ctx.loop, torch._C._current_graph_task_id()
+            if loop.task != task:  # a new pass: drop what an earlier one left unconsumed
+                loop.xs, loop.dys, loop.task = [], [], task
+            loop.xs.append(x.reshape(-1, x.shape[-1]))
+            loop.dys.append(dy.reshape(-1, dy.shape[-1]))
         return dx, None, None
 
 
@@ -70,6 +77,8 @@ class _Collect(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         loop = ctx.loop
+        if loop.task != torch._C._current_graph_task_id():  # no step sent one in this pass
+            loop.xs, loop.dys = [], []
         if not loop.dys:
             return grad, None
         dy = torch.cat(loop.dys)

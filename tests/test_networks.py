@@ -129,6 +129,56 @@ def test_loop_linear_gives_autograds_weight_gradient(autocast):
         assert torch.isfinite(LoopLinear(layer.weight, layer.bias)(torch.randn(2, 12))).all()
 
 
+# Autograd calls on one graph (retain_graph=True), as (kind, what): gradients of the inputs
+# first leave LoopLinear's steps run without its weight node, which must not count them later.
+LOOP_CALLS = {
+    "inputs_then_weight": [("grad", "x"), ("grad", "w")],
+    "inputs_then_backward": [("grad", "x"), ("backward", "")],
+    "middle_state_then_weight": [("grad", "h"), ("grad", "w")],
+    "inputs_and_weight_then_weight": [("grad", "xw"), ("grad", "w")],
+    "weight_twice": [("grad", "w"), ("grad", "w")],
+    "backward_twice": [("backward", ""), ("backward", "")],
+}
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+@pytest.mark.parametrize("calls", LOOP_CALLS)
+def test_loop_linear_matches_autograd_over_several_calls_on_one_graph(calls, autocast):
+    """Every autograd call on one graph (a 5-step tanh RNN, batch 3, its recurrent weight a
+    slice) gives plain autograd's gradients, and .backward() twice accumulates twice."""
+    from agents.loop_linear import LoopLinear
+
+    torch.manual_seed(0)
+    param = nn.Parameter(torch.randn(4, 6) * 0.5)
+    inputs = torch.randn(5, 3, 4, requires_grad=True)
+
+    def run_calls(loop: bool, sequence):
+        weight = param[:, 2:]
+        step = LoopLinear(weight) if loop else (lambda h: nn.functional.linear(h, weight))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            h, total, states = torch.zeros(3, 4), 0.0, []
+            for x in inputs:
+                h = torch.tanh(x + step(h))
+                states.append(h)
+                total = total + (h.float() ** 2).sum()
+        targets = {"x": inputs, "w": param, "h": states[1]}
+        param.grad = inputs.grad = None
+        out = []
+        for kind, what in sequence:
+            if kind == "grad":
+                out += torch.autograd.grad(total, [targets[c] for c in what], retain_graph=True)
+            else:
+                total.backward(retain_graph=True)
+        return out + [t.grad for t in (param, inputs) if t.grad is not None]
+
+    expected, got = run_calls(False, LOOP_CALLS[calls]), run_calls(True, LOOP_CALLS[calls])
+    tol = 2e-2 if autocast else 1e-5
+    torch.testing.assert_close(got, expected, rtol=tol, atol=tol)
+    if calls == "backward_twice":  # .grad holds twice the single gradient
+        once = run_calls(False, [("grad", "w")])[0]
+        torch.testing.assert_close(got[0], 2 * once, rtol=tol, atol=tol)
+
+
 def test_dreamerv2_starts_from_the_official_initialisation():
     """Glorot-uniform weights and zero biases (TF's defaults, which the official code uses);
     model.init=torch keeps PyTorch's. The slow critic starts equal to the critic."""
