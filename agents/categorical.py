@@ -18,6 +18,12 @@ import torch.nn.functional as F
 from torch import distributions as D
 
 
+def uniform_like(t: torch.Tensor) -> torch.Tensor:
+    """U(0, 1) noise shaped as `t`: the categorical samples' only noise source (the
+    equivalence tests replace it to feed this code and the official code the same noise)."""
+    return torch.rand_like(t)
+
+
 class OneHot(D.OneHotCategoricalStraightThrough):
     """One-hot categorical with straight-through rsample and a sync-free sample."""
 
@@ -30,7 +36,7 @@ class OneHot(D.OneHotCategoricalStraightThrough):
 
     def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
         probs = self.probs.expand(*sample_shape, *self.probs.shape)
-        race = -torch.rand_like(probs).log()  # Exp(1); u = 0 gives inf: that class loses
+        race = -uniform_like(probs).log()  # Exp(1); u = 0 gives inf: that class loses
         return F.one_hot((probs / race).argmax(-1), probs.shape[-1]).to(probs)
 
 

@@ -92,6 +92,11 @@ class BehaviourConfig:
     # 2 (std about 1.56) until 2026-11-24, which flattened the truncated Normal and shrank the
     # actor's gradients several-fold against the official code's on the same batches.
     actor_init_std: float = 0.0
+    # DreamerV2: the critic also learns the actor's entropy bonus, which the official code adds
+    # to the lambda-returns in place (actor_loss's `objective += ...` on a view of them);
+    # False trains the critic on the plain returns.
+    entropy_in_critic_target: bool = True
+    # Slow critic: updated after updates 1, 1 + every, 1 + 2 every, ... (the official counts)
     target_every: int = 100  # updates between slow-critic updates
     target_fraction: float = 1.0  # slow <- f * critic + (1 - f) * slow (1: a hard copy)
     # DreamerV3 only: returns scaled by their 5th-95th percentile range (EMA), and the critic
@@ -177,7 +182,12 @@ class Config:
 # `paper` is the official DreamerV2 configuration of the HarmonyDream code (Meta-world, with the
 # DMC-vision differences applied for dmc/ tasks). `quick` fits a 2-core CPU; `smoke` is for tests.
 
-PAPER_DMC = {  # the official dmc_vision config (wmlib-torch configs/dreamerv2.yaml)
+# The official dmc_vision config (wmlib-torch configs/dreamerv2.yaml; danijar/dreamerv2's, whose
+# curves dreamer_check compares with, is the same). Its step counts are agent steps (its counter
+# ticks once per policy step, at action repeat 2), ours are frames: 502K agent steps = 1,004K
+# frames, prefill 1K = 2K frames, an update every 5 agent steps = every 10 frames, evaluation
+# every 10K agent steps = 20K frames.
+PAPER_DMC = {
     "env.action_repeat": 2,
     "replay.prioritize_ends": False,
     "replay.capacity": 2_000_000,
@@ -186,8 +196,10 @@ PAPER_DMC = {  # the official dmc_vision config (wmlib-torch configs/dreamerv2.y
     "model.deter": 200,
     "model.hidden": 200,
     "model.free_nats": 1.0,
-    "train.steps": 500_000,
-    "train.prefill": 1_000,
+    "train.steps": 1_004_000,
+    "train.prefill": 2_000,
+    "train.train_every": 10,
+    "train.eval_every": 20_000,
 }
 
 # DreamerV3, the official `atari100k` config of the HarmonyDream code (dreamerv3-jax,

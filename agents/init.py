@@ -7,7 +7,9 @@
   code's `winit: normal, fan: avg` (HarmonyDream's dreamerv3-jax).
 - torch: PyTorch's per-layer defaults (kept to reproduce results measured with them).
 
-`ZeroLinear` layers (DreamerV3's `outscale: 0` heads) start at zero under every scheme.
+`ZeroLinear` layers (DreamerV3's `outscale: 0` heads) start at zero under every scheme, and
+`DefaultInitLinear` layers (DreamerV2's GRU gates, as in the official code) keep PyTorch's
+defaults.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 from torch import nn
 
 from agents.config import INIT_SCHEMES
+from agents.dreamerv2.networks import DefaultInitLinear
 
 _TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
 
@@ -38,7 +41,7 @@ def initialise(module: nn.Module, scheme: str) -> None:
     if scheme == "torch":
         return
     for m in module.modules():
-        if isinstance(m, ZeroLinear) or not isinstance(
+        if isinstance(m, (ZeroLinear, DefaultInitLinear)) or not isinstance(
                 m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             continue
         if scheme == "glorot":

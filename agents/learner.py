@@ -51,10 +51,12 @@ def resolve_device(name: str) -> torch.device:
 
 def adam(params, lr: float, eps: float, weight_decay: float = 0.0,
          capturable: bool = False) -> torch.optim.Optimizer:
+    """Adam with L2 weight decay added to the gradient before the moments, as the official
+    code's torch.optim.Adam(weight_decay=wd) (not AdamW's decoupled decay)."""
     # foreach: one fused kernel launch per parameter group instead of one per tensor;
     # capturable: the step count lives on the device, as a CUDA graph needs.
-    return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=weight_decay, foreach=True,
-                             capturable=capturable)
+    return torch.optim.Adam(params, lr=lr, eps=eps, weight_decay=weight_decay, foreach=True,
+                            capturable=capturable)
 
 
 def preprocess(image: torch.Tensor) -> torch.Tensor:
@@ -139,8 +141,9 @@ class Dreamer(Learner):
 
     wm: nn.Module
     behaviour: nn.Module
-    #: Sample the posterior latent when acting greedily too (DreamerV3 does; V2 takes the mode).
-    sample_posterior_in_eval = False
+    #: Sample the posterior latent when acting greedily too, as both official codes do
+    #: (wmlib-torch's eval_state_mean is False); the actor takes its mode.
+    sample_posterior_in_eval = True
 
     def __init__(self, cfg, action_dim: int, device: torch.device):
         super().__init__(cfg.train.precision, device, cfg.train.cuda_graphs)
@@ -231,10 +234,15 @@ class Dreamer(Learner):
         else:
             logs = self._update(data, step)
         self.scaler.update()
-        self.updates += 1
+        self.finish_update()
+        return logs
+
+    def finish_update(self) -> None:
+        """Count the update; the slow critic follows after updates 1, 1 + every, 1 + 2 every,
+        ... (the official schedule: its counter is checked before it is incremented)."""
         if self.updates % self.cfg.behaviour.target_every == 0:
             self.behaviour.update_target()  # in place: a graph's view of it stays valid
-        return logs
+        self.updates += 1
 
     def train_world_model(self, data: dict[str, torch.Tensor], step: int = -1
                           ) -> dict[str, torch.Tensor | float]:

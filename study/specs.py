@@ -87,8 +87,9 @@ CHECK_TASKS = ("dmc/cartpole-swingup", "dmc/walker-walk", "dmc/cheetah-run", "dm
 CHECK = {"paper": {"train.eval_offset": "5000"},
          "quick": {"train.steps": "30000", "train.eval_every": "10000",
                    "train.checkpoint_every": "2000", "env.num_envs": "2"},
-         "gpu": {"train.steps": "100000", "train.device": "cuda", "train.precision": "bf16",
-                 "train.cuda_graphs": "true", "env.num_envs": "2", "train.eval_every": "50000",
+         "gpu": {"train.steps": "100000", "train.device": "cuda",
+                 "train.precision": "bf16", "train.cuda_graphs": "true", "env.num_envs": "2",
+                 "train.eval_every": "50000",
                  "train.eval_episodes": "5", "train.eval_offset": "5000",
                  "train.checkpoint_every": "5000"}}  # calls stop every ~8 min: lose little
 HARMONY = ("harmony", "harmony", {})

@@ -23,12 +23,18 @@ def test_conv_transpose_1x1_fast_path_matches_torch():
     assert torch.allclose(layer(wide), nn.ConvTranspose2d.forward(layer, wide))
 
 
-def naive_observe(rssm: RSSM, embed, action):
-    """The textbook loop: prior step, then posterior from [deter, embed], one step at a time."""
+def naive_observe(rssm: RSSM, embed, action, is_first=None):
+    """The textbook loop: prior step, then posterior from [deter, embed], one step at a time;
+    where an episode starts (t = 0 by default) the state and action are zeroed first."""
     deter, stoch = rssm.initial(embed.shape[0], embed.device)
+    if is_first is None:
+        is_first = torch.zeros(embed.shape[:2])
+        is_first[:, 0] = 1
     out = {"deter": [], "stoch": [], "post": [], "prior": []}
     for t in range(embed.shape[1]):
-        deter, prior = rssm.img_step(deter, stoch, action[:, t])
+        keep = 1 - is_first[:, t, None]
+        deter, stoch = deter * keep, stoch * keep
+        deter, prior = rssm.img_step(deter, stoch, action[:, t] * keep)
         post = rssm.post_head(torch.cat([deter, embed[:, t]], -1))
         stoch = rssm.sample(post)
         for k, v in (("deter", deter), ("stoch", stoch), ("post", post), ("prior", prior)):
@@ -36,24 +42,30 @@ def naive_observe(rssm: RSSM, embed, action):
     return [torch.stack(out[k], 1) for k in ("deter", "stoch", "post", "prior")]
 
 
-def test_batched_observe_matches_the_step_by_step_maths():
+@pytest.mark.parametrize("mid_episode_start", [False, True])
+def test_batched_observe_matches_the_step_by_step_maths(mid_episode_start):
     torch.manual_seed(0)
     rssm = RSSM(embed_dim=20, action_dim=3, deter=16, hidden=12, stoch=4, classes=5)
     embed, action = torch.randn(3, 7, 20), torch.randn(3, 7, 3)
+    first = None
+    if mid_episode_start:
+        first = torch.zeros(3, 7)
+        first[:, 0], first[1, 4] = 1, 1
     torch.manual_seed(1)
-    fast = rssm.observe(embed, action)
+    fast = rssm.observe(embed, action, first)
     torch.manual_seed(1)
-    slow = naive_observe(rssm, embed, action)
+    slow = naive_observe(rssm, embed, action, first)
     for a, b in zip(fast, slow, strict=True):
         assert a.shape == b.shape
         assert torch.allclose(a, b, atol=1e-5)
     # Gradients reach the same parameters with the same values.
     torch.manual_seed(1)
-    g_fast = torch.autograd.grad(sum(x.sum() for x in rssm.observe(embed, action)),
+    g_fast = torch.autograd.grad(sum(x.sum() for x in rssm.observe(embed, action, first)),
                                  list(rssm.parameters()))
     torch.manual_seed(1)
-    g_slow = torch.autograd.grad(sum(x.sum() for x in naive_observe(rssm, embed, action)),
-                                 list(rssm.parameters()))
+    g_slow = torch.autograd.grad(
+        sum(x.sum() for x in naive_observe(rssm, embed, action, first)),
+        list(rssm.parameters()))
     for a, b in zip(g_fast, g_slow, strict=True):
         assert torch.allclose(a, b, atol=1e-4)
 
@@ -180,27 +192,33 @@ def test_loop_linear_matches_autograd_over_several_calls_on_one_graph(calls, aut
 
 
 def test_dreamerv2_starts_from_the_official_initialisation():
-    """Glorot-uniform weights and zero biases (TF's defaults, which the official code uses);
-    model.init=torch keeps PyTorch's. The slow critic starts equal to the critic."""
+    """Glorot-uniform weights and zero biases (TF's defaults, which the official code uses),
+    except the GRU's gate layer, which keeps PyTorch's (as officially); model.init=torch keeps
+    PyTorch's everywhere. The slow critic has its own initialisation, as officially."""
     import math
 
     from agents.config import make_config
     from agents.dreamerv2.agent import Agent
+    from agents.dreamerv2.networks import DefaultInitLinear
 
     cfg = make_config("smoke", "metaworld/lever-pull")
     assert cfg.model.init == "glorot"
     agent = Agent(cfg, 4, torch.device("cpu"))
     kinds = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
-    layers = [m for m in agent.modules() if isinstance(m, kinds)]
+    layers = [m for m in agent.modules()
+              if isinstance(m, kinds) and not isinstance(m, DefaultInitLinear)]
     assert len(layers) > 15
+    gru = agent.wm.rssm.gru.linear
+    bound = 1 / math.sqrt(gru.in_features)  # PyTorch's kaiming_uniform(a=sqrt(5)) and bias
+    assert gru.weight.abs().max() <= bound and gru.bias.abs().max() <= bound
+    assert gru.bias.any()
     for m in layers:
         fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(m.weight)
         bound = math.sqrt(6 / (fan_in + fan_out))
         assert m.weight.abs().max() <= bound and m.weight.abs().max() > 0.5 * bound
         assert m.bias is None or not m.bias.any()
-    for a, b in zip(agent.behaviour.critic.parameters(), agent.behaviour.target.parameters(),
-                    strict=True):
-        assert torch.equal(a, b)
+    critic, target = agent.behaviour.critic, agent.behaviour.target
+    assert not torch.equal(critic[0].weight, target[0].weight)
     torch_init = Agent(make_config("smoke", "metaworld/lever-pull", ["model.init=torch"]), 4,
                        torch.device("cpu"))
     assert any(m.bias is not None and m.bias.any() for m in torch_init.modules()
@@ -262,7 +280,7 @@ def test_dreamerv2_actor_std_starts_as_the_official_codes():
         cfg = make_config("smoke", "dmc/cartpole-swingup", sets)
         agent = Agent(cfg, 1, torch.device("cpu"))
         actor = agent.behaviour.actor
-        nn.init.zeros_(actor.net[-1].weight)  # x = 0 whatever the features
-        nn.init.zeros_(actor.net[-1].bias)
+        nn.init.zeros_(actor.std.weight)  # x = 0 whatever the features
+        nn.init.zeros_(actor.std.bias)
         dist = actor(torch.randn(5, agent.wm.rssm.feat_dim)).base_dist
         assert torch.allclose(dist.scale, torch.full_like(dist.scale, std), atol=1e-6), sets

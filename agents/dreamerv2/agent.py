@@ -19,6 +19,5 @@ class Agent(Dreamer):
         self.wm = WorldModel(cfg.model, action_dim, cfg.env.image_size,
                              make_weighting(cfg.weighting))
         self.behaviour = Behaviour(cfg.behaviour, cfg.model, self.wm.rssm.feat_dim, action_dim)
-        initialise(self, cfg.model.init)
-        self.behaviour.update_target()  # the slow critic starts as the critic
+        initialise(self, cfg.model.init)  # the slow critic too: it has its own start
         self.make_optimisers()

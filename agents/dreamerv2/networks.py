@@ -1,6 +1,8 @@
 """Building blocks of DreamerV2: MLP, CNN encoder / decoder, RSSM with categorical latents.
 
-As in DreamerV2, only the GRU is layer-normalised; MLPs and RSSM layers are plain ELU.
+As in DreamerV2, only the GRU is layer-normalised; MLPs and RSSM layers are plain ELU. Layer
+for layer these are the official wmlib-torch networks (tests/test_equivalence_v2.py maps every
+parameter of one onto the other and compares their outputs).
 """
 
 from __future__ import annotations
@@ -14,13 +16,28 @@ from agents.categorical import OneHot, kl
 from agents.loop_linear import LoopLinear
 
 
-def mlp(inp: int, out: int, layers: int, units: int) -> nn.Sequential:
+def first_steps(batch: int, length: int, device: torch.device) -> torch.Tensor:
+    """is_first [B, T] for sequences that each start an episode segment at t = 0 (how the
+    official replay marks every training sequence)."""
+    first = torch.zeros(batch, length, device=device)
+    first[:, 0] = 1.0
+    return first
+
+
+def trunk(inp: int, layers: int, units: int) -> nn.Sequential:
+    """`layers` x (Linear, ELU): an MLP's hidden layers."""
     mods: list[nn.Module] = []
     for _ in range(layers):
         mods += [nn.Linear(inp, units), nn.ELU()]
         inp = units
-    mods.append(nn.Linear(inp, out))
     return nn.Sequential(*mods)
+
+
+def mlp(inp: int, out: int, layers: int, units: int) -> nn.Sequential:
+    """Hidden layers, then a linear output layer."""
+    net = trunk(inp, layers, units)
+    net.append(nn.Linear(units if layers else inp, out))
+    return net
 
 
 class Encoder(nn.Module):
@@ -87,13 +104,23 @@ class Decoder(nn.Module):
         return x.reshape(*lead, *x.shape[1:])
 
 
+class DefaultInitLinear(nn.Linear):
+    """A linear layer that keeps PyTorch's own initialisation under every `model.init` scheme
+    (agents/init.py skips it)."""
+
+
 class LayerNormGRU(nn.Module):
-    """GRU cell with layer norm on the gate pre-activations and update bias -1 (DreamerV2)."""
+    """GRU cell with layer norm on the gate pre-activations and update bias -1 (DreamerV2).
+
+    As the official wmlib-torch cell: the gate layer has a bias and keeps PyTorch's default
+    initialisation (it is built outside the official code's Glorot-initialising layer
+    factory), and the LayerNorm has TF's epsilon, 1e-3.
+    """
 
     def __init__(self, inp: int, size: int):
         super().__init__()
-        self.linear = nn.Linear(inp + size, 3 * size, bias=False)
-        self.norm = nn.LayerNorm(3 * size)
+        self.linear = DefaultInitLinear(inp + size, 3 * size)
+        self.norm = nn.LayerNorm(3 * size, eps=1e-3)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, linear=None) -> torch.Tensor:
         """linear: what computes the gate pre-activations (a LoopLinear in a loop)."""
@@ -145,9 +172,13 @@ class RSSM(nn.Module):
         deter = self.gru(self.img_in(torch.cat([stoch, action], -1)), deter)
         return deter, self.prior_head(deter)
 
-    def observe(self, embed: torch.Tensor, action: torch.Tensor):
+    def observe(self, embed: torch.Tensor, action: torch.Tensor,
+                is_first: torch.Tensor | None = None):
         """Filter a batch of sequences [B, T, ...] from a zero state.
 
+        is_first [B, T] (default: the first step of each sequence) marks where an episode
+        starts: there the state and the action fed to the cell are zeroed first, as the
+        official code does (so a sequence's first action is never seen).
         Returns deter, stoch (posterior samples), post_logits and prior_logits, all [B, T, ...].
         Only the recurrence runs step by step: the embedding's share of the posterior layer
         and the whole prior head are computed for all B x T states in one call each (the
@@ -157,14 +188,17 @@ class RSSM(nn.Module):
         first = self.post_head[0]
         embed_part = F.linear(embed, first.weight[:, self.deter:], first.bias)
         deter, stoch = self.initial(B, embed.device)
+        keep = 1.0 - (first_steps(B, T, embed.device) if is_first is None else is_first.float())
         # The loop's layers as LoopLinears: one weight gradient each, not one per step.
         img_in = LoopLinear(self.img_in[0].weight, self.img_in[0].bias)
-        gru = LoopLinear(self.gru.linear.weight)
+        gru = LoopLinear(self.gru.linear.weight, self.gru.linear.bias)
         post_deter = LoopLinear(first.weight[:, :self.deter])
         post_out = LoopLinear(self.post_head[2].weight, self.post_head[2].bias)
         deters, stochs, posts = [], [], []
         for t in range(T):
-            x = self.img_in[1](img_in(torch.cat([stoch, action[:, t]], -1)))
+            k = keep[:, t, None].to(deter.dtype)
+            deter, stoch = deter * k, stoch * k
+            x = self.img_in[1](img_in(torch.cat([stoch, action[:, t] * k], -1)))
             deter = self.gru(x, deter, linear=gru)
             post = post_out(self.post_head[1](post_deter(deter) + embed_part[:, t]))
             stoch = self.sample(post)

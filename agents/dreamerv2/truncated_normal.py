@@ -14,15 +14,21 @@ import math
 import torch
 from torch import distributions as D
 
-_EPS = 1e-6
+_CLIP = 1e-6  # samples stay this far inside the bounds (straight-through), as officially
+
+
+def uniform(shape: torch.Size, low: float, high: float, like: torch.Tensor) -> torch.Tensor:
+    """U(low, high) noise: the sampler's only noise source (the equivalence tests replace it
+    to feed this code and the official code the same noise)."""
+    return torch.empty(shape, dtype=like.dtype, device=like.device).uniform_(low, high)
 
 
 def _phi(x: torch.Tensor) -> torch.Tensor:
-    return torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return torch.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
 
 
 def _cdf(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+    return 0.5 * (1 + torch.erf(x * (1 / math.sqrt(2))))
 
 
 def _icdf(p: torch.Tensor) -> torch.Tensor:
@@ -30,6 +36,10 @@ def _icdf(p: torch.Tensor) -> torch.Tensor:
 
 
 class TruncatedNormal(D.Distribution):
+    """The official code's computation (toshas/torch_truncnorm as wmlib-torch uses it): the
+    standardised bounds alpha, beta; the mass Z inside them floored at the dtype's epsilon;
+    samples Phi^-1(Phi(alpha) + p Z) with p ~ U(eps, 1 - eps)."""
+
     arg_constraints = {"loc": D.constraints.real, "scale": D.constraints.positive}
     has_rsample = True
 
@@ -39,8 +49,9 @@ class TruncatedNormal(D.Distribution):
         self.low, self.high = low, high
         self.alpha = (low - self.loc) / self.scale
         self.beta = (high - self.loc) / self.scale
-        self._cdf_a, self._cdf_b = _cdf(self.alpha), _cdf(self.beta)
-        self.z = (self._cdf_b - self._cdf_a).clamp_min(1e-8)  # mass inside [low, high]
+        self.eps = torch.finfo(self.loc.dtype).eps
+        self._cdf_a = _cdf(self.alpha)
+        self.z = (_cdf(self.beta) - self._cdf_a).clamp_min(self.eps)  # mass inside the bounds
         super().__init__(self.loc.shape, validate_args=validate_args)
 
     @property
@@ -49,22 +60,22 @@ class TruncatedNormal(D.Distribution):
 
     def rsample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
         shape = self._extended_shape(torch.Size(sample_shape))
-        u = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
-        p = (self._cdf_a + u * (self._cdf_b - self._cdf_a)).clamp(_EPS, 1 - _EPS)
-        x = self.loc + self.scale * _icdf(p)
+        p = uniform(shape, self.eps, 1 - self.eps, self.loc)
+        x = _icdf(self._cdf_a + p * self.z) * self.scale + self.loc
         # Far in a tail the inverse CDF can land a hair outside; keep samples strictly inside
         # with straight-through gradients, as the official code clips at 1e-6.
-        clipped = x.clamp(self.low + _EPS, self.high - _EPS)
-        return x + (clipped - x).detach()
+        clipped = x.clamp(self.low + _CLIP, self.high - _CLIP)
+        return x - x.detach() + clipped.detach()
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         x = (value - self.loc) / self.scale
-        return -0.5 * x * x - math.log(math.sqrt(2 * math.pi)) - torch.log(self.scale * self.z)
+        return (-math.log(math.sqrt(2 * math.pi)) - torch.log(self.z) - x * x * 0.5
+                - torch.log(self.scale))
 
     def entropy(self) -> torch.Tensor:
         a, b = self.alpha, self.beta
-        return (math.log(math.sqrt(2 * math.pi * math.e)) + torch.log(self.scale * self.z)
-                + (a * _phi(a) - b * _phi(b)) / (2 * self.z))
+        return (math.log(math.sqrt(2 * math.pi * math.e)) + torch.log(self.z)
+                - 0.5 * (_phi(b) * b - _phi(a) * a) / self.z + torch.log(self.scale))
 
     @property
     def mean(self) -> torch.Tensor:

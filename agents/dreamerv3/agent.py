@@ -15,8 +15,6 @@ from agents.weighting import make_weighting
 
 
 class Agent(Dreamer):
-    sample_posterior_in_eval = True
-
     def __init__(self, cfg: Config, action_dim: int, device: torch.device):
         super().__init__(cfg, action_dim, device)
         base, reg = kl_shares(cfg.model)
