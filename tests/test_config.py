@@ -23,9 +23,13 @@ PAPER_METAWORLD = {
     "behaviour.lam": 0.95, "train.eval_every": 10_000, "train.eval_episodes": 10,
     "weighting.w_o": 1.0, "weighting.w_r": 1.0, "weighting.w_d": 1.0,
 }
-PAPER_DMC = {"env.action_repeat": 2, "train.steps": 500_000, "replay.batch_size": 16,
+# The official dmc_vision values, steps and cadences in frames (its agent steps x 2); the
+# equivalence harness (tests/test_equivalence_v2.py) checks them against the config file itself.
+PAPER_DMC = {"env.action_repeat": 2, "train.steps": 1_004_000, "replay.batch_size": 16,
              "model.deter": 200, "model.hidden": 200, "model.free_nats": 1.0,
-             "train.prefill": 1_000, "model.lr": 3e-4, "behaviour.actor_lr": 8e-5,
+             "train.prefill": 2_000, "train.train_every": 10, "train.eval_every": 20_000,
+             "model.lr": 3e-4, "behaviour.actor_lr": 8e-5, "behaviour.critic_lr": 8e-5,
+             "behaviour.actor_entropy": 1e-4, "train.eval_episodes": 10,
              "replay.prioritize_ends": False, "replay.capacity": 2_000_000}
 # Official DreamerV3 atari100k values (HarmonyDream's dreamerv3-jax configs.yaml); steps and
 # cadences in frames (agent steps x 4).

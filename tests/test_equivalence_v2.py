@@ -338,3 +338,25 @@ def test_schedule_and_optimiser_settings_are_the_official_configs(off, pair):
         "greedy", 0.0, 0.0, False)
     assert c.decoder.cnn_dist == "mse" and c.reward_head.dist == "mse" and c.beta == 0
     assert cfg.model.agent == "dreamerv2" and cfg.train.precision == "fp32"
+
+
+@pytest.mark.parametrize("explore", [False, True])
+@pytest.mark.parametrize("pair", PAIRS)
+def test_acting(off, pair, explore, monkeypatch):
+    """Two policy steps for two envs: the posterior latent is sampled in both modes; the
+    action is the actor's mode in evaluation and a sample when training."""
+    theirs, ours, _ = build(off, pair)
+    noise = Noise()
+    noise.patch(monkeypatch, off)
+    data, odata = batches(PAIRS[pair][1])
+    state = ostate = None
+    for t in range(2):
+        obs = {"image": odata["image"][:, t], "reward": torch.zeros(B),
+               "is_first": torch.full((B,), float(t == 0)), "is_terminal": torch.zeros(B)}
+        noise.reset()
+        out, ostate = theirs.policy(obs, ostate, mode="train" if explore else "eval")
+        noise.reset()
+        action, state = ours.act(data["image"][:, t].numpy(), state, explore)
+        close(state[0], ostate[0]["deter"], f"step {t}: deter")
+        close(state[1], ostate[0]["stoch"].flatten(1), f"step {t}: posterior latent")
+        close(torch.as_tensor(action), out["action"], f"step {t}: action")
