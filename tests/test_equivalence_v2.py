@@ -59,6 +59,14 @@ def build(off, pair: str, weighting: str = "fixed", seed: int = 0):
     return theirs, ours, pairs
 
 
+def prepared(off, pair: str, monkeypatch, weighting: str = "fixed"):
+    """Both agents on the official weights, both codes on shared noise, one batch each."""
+    theirs, ours, pairs = build(off, pair, weighting)
+    noise = Noise()
+    noise.patch(monkeypatch, off)
+    return theirs, ours, pairs, noise, *batches(PAIRS[pair][1])
+
+
 def batches(actions: int, seed: int = 0):
     """One batch in each code's layout; episodes start at t = 0 and mid-sequence in row 1."""
     rng = np.random.default_rng(seed)
@@ -112,10 +120,7 @@ def test_every_parameter_has_a_counterpart_of_the_same_shape(off, pair):
 
 @pytest.mark.parametrize("pair", PAIRS)
 def test_encoder_decoder_heads_and_rssm_steps(off, pair, monkeypatch):
-    theirs, ours, _ = build(off, pair)
-    noise = Noise()
-    noise.patch(monkeypatch, off)
-    data, odata = batches(PAIRS[pair][1])
+    theirs, ours, _, noise, data, odata = prepared(off, pair, monkeypatch)
     wm, owm = ours.wm, theirs.wm
     with torch.no_grad():
         from agents.learner import preprocess
@@ -172,10 +177,7 @@ def world_model_step(theirs, ours, noise, data, odata):
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
 @pytest.mark.parametrize("pair", PAIRS)
 def test_world_model_losses_gradients_and_one_step(off, pair, weighting, monkeypatch):
-    theirs, ours, pairs = build(off, pair, weighting)
-    noise = Noise()
-    noise.patch(monkeypatch, off)
-    data, odata = batches(PAIRS[pair][1])
+    theirs, ours, pairs, noise, data, odata = prepared(off, pair, monkeypatch, weighting)
     (oloss, mets, _), (loss, logs, _) = world_model_step(theirs, ours, noise, data, odata)
     close(logs["loss_obs"], mets["image_loss"], "image loss")
     close(logs["loss_rew"], mets["reward_loss"], "reward loss")
@@ -198,10 +200,7 @@ def test_world_model_losses_gradients_and_one_step(off, pair, weighting, monkeyp
 
 @pytest.mark.parametrize("pair", PAIRS)
 def test_imagination_returns_and_behaviour_losses(off, pair, monkeypatch):
-    theirs, ours, pairs = build(off, pair)
-    noise = Noise()
-    noise.patch(monkeypatch, off)
-    data, odata = batches(PAIRS[pair][1])
+    theirs, ours, pairs, noise, data, odata = prepared(off, pair, monkeypatch)
     (_, _, outs), (_, _, post) = world_model_step(theirs, ours, noise, data, odata)
     ostart = {k: v.detach() for k, v in outs["post"].items()}
     close(post.feat, theirs.wm.rssm.get_feat(ostart), "imagination starts")
@@ -237,10 +236,7 @@ def test_imagination_returns_and_behaviour_losses(off, pair, monkeypatch):
 @pytest.mark.parametrize("pair", PAIRS)
 def test_one_whole_update(off, pair, monkeypatch):
     """World-model, actor and critic steps and the slow critic's first copy, as one update."""
-    theirs, ours, pairs = build(off, pair, "harmony")
-    noise = Noise()
-    noise.patch(monkeypatch, off)
-    data, odata = batches(PAIRS[pair][1])
+    theirs, ours, pairs, noise, data, odata = prepared(off, pair, monkeypatch, "harmony")
     noise.reset()
     theirs.wm.loss(odata)[0].backward()  # the world-model gradients, for the steps' slack
     official_grads = {k: a.grad.clone() for k, (a, _) in pairs.items() if a.grad is not None}
@@ -345,10 +341,7 @@ def test_schedule_and_optimiser_settings_are_the_official_configs(off, pair):
 def test_acting(off, pair, explore, monkeypatch):
     """Two policy steps for two envs: the posterior latent is sampled in both modes; the
     action is the actor's mode in evaluation and a sample when training."""
-    theirs, ours, _ = build(off, pair)
-    noise = Noise()
-    noise.patch(monkeypatch, off)
-    data, odata = batches(PAIRS[pair][1])
+    theirs, ours, _, noise, data, odata = prepared(off, pair, monkeypatch)
     state = ostate = None
     for t in range(2):
         obs = {"image": odata["image"][:, t], "reward": torch.zeros(B),
