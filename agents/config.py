@@ -182,11 +182,17 @@ class Config:
 # `paper` is the official DreamerV2 configuration of the HarmonyDream code (Meta-world, with the
 # DMC-vision differences applied for dmc/ tasks). `quick` fits a 2-core CPU; `smoke` is for tests.
 
+# The official training script evaluates first when prefill ends (after the pretraining
+# updates), then every eval_every steps, and stops after the evaluation at stop_steps or once
+# `steps` is passed. Meta-world: evaluations at 5K, 15K, ..., 255K, then stop.
+PAPER_METAWORLD = {"train.steps": 255_000, "train.eval_offset": 5_000}
+
 # The official dmc_vision config (wmlib-torch configs/dreamerv2.yaml; danijar/dreamerv2's, whose
 # curves dreamer_check compares with, is the same). Its step counts are agent steps (its counter
-# ticks once per policy step, at action repeat 2), ours are frames: 502K agent steps = 1,004K
-# frames, prefill 1K = 2K frames, an update every 5 agent steps = every 10 frames, evaluation
-# every 10K agent steps = 20K frames.
+# ticks once per policy step, at action repeat 2), ours are frames: prefill 1K agent steps = 2K
+# frames, an update every 5 agent steps = every 10 frames, evaluation every 10K agent steps =
+# 20K frames from the end of prefill: 2K, 22K, ..., 1,002K frames. Its loop then trains 10K more
+# agent steps that no evaluation sees (to 511K > its 502K `steps`); we stop at that last one.
 PAPER_DMC = {
     "env.action_repeat": 2,
     "replay.prioritize_ends": False,
@@ -196,10 +202,11 @@ PAPER_DMC = {
     "model.deter": 200,
     "model.hidden": 200,
     "model.free_nats": 1.0,
-    "train.steps": 1_004_000,
+    "train.steps": 1_002_000,
     "train.prefill": 2_000,
     "train.train_every": 10,
     "train.eval_every": 20_000,
+    "train.eval_offset": 2_000,
 }
 
 # DreamerV3, the official `atari100k` config of the HarmonyDream code (dreamerv3-jax,
@@ -264,6 +271,7 @@ QUICK = {
     "train.train_every": 10,
     "train.pretrain": 50,
     "train.eval_every": 5_000,
+    "train.eval_offset": 0,
     "train.eval_episodes": 5,
     "train.log_every": 500,
     "train.checkpoint_every": 5_000,
@@ -286,6 +294,7 @@ SMOKE = {
     "train.pretrain": 2,
     "train.train_every": 10,
     "train.eval_every": 100,
+    "train.eval_offset": 0,
     "train.eval_episodes": 1,
     "train.log_every": 50,
     "train.checkpoint_every": 100,
@@ -340,7 +349,9 @@ def make_config(
     suite = suite_of(task)
     if _agent_of(overrides) == "dreamerv3":
         apply_overrides(cfg, {"model.agent": "dreamerv3", **PAPER_V3})
-    if suite == "dmc":
+    if suite == "metaworld":
+        apply_overrides(cfg, PAPER_METAWORLD)
+    elif suite == "dmc":
         apply_overrides(cfg, PAPER_DMC)
         cfg.env.camera = "0"
     elif suite == "atari":

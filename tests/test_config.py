@@ -10,7 +10,8 @@ from agents.config import ConfigError, config_from_dict, identity, make_config
 # Official DreamerV2-on-Meta-world values (HarmonyDream's wmlib-torch configs).
 PAPER_METAWORLD = {
     "env.image_size": 64, "env.action_repeat": 1, "env.episode_length": 500,
-    "env.camera": "corner", "train.steps": 256_000, "train.prefill": 5_000,
+    "env.camera": "corner", "train.steps": 255_000, "train.prefill": 5_000,
+    "train.eval_offset": 5_000,
     "train.pretrain": 100, "train.train_every": 5, "replay.batch_size": 50,
     "replay.seq_len": 50, "replay.capacity": 1_000_000, "replay.prioritize_ends": True,
     "model.deter": 1024, "model.hidden": 1024, "model.stoch": 32, "model.classes": 32,
@@ -25,7 +26,8 @@ PAPER_METAWORLD = {
 }
 # The official dmc_vision values, steps and cadences in frames (its agent steps x 2); the
 # equivalence harness (tests/test_equivalence_v2.py) checks them against the config file itself.
-PAPER_DMC = {"env.action_repeat": 2, "train.steps": 1_004_000, "replay.batch_size": 16,
+PAPER_DMC = {"env.action_repeat": 2, "train.steps": 1_002_000, "train.eval_offset": 2_000,
+             "replay.batch_size": 16,
              "model.deter": 200, "model.hidden": 200, "model.free_nats": 1.0,
              "train.prefill": 2_000, "train.train_every": 10, "train.eval_every": 20_000,
              "model.lr": 3e-4, "behaviour.actor_lr": 8e-5, "behaviour.critic_lr": 8e-5,

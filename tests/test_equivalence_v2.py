@@ -278,6 +278,26 @@ def test_slow_critic_schedule(off, pair):
             close(b, a, name)
 
 
+def official_evaluations(c) -> list[int]:
+    """The agent steps at which the official training script evaluates: its loop evaluates,
+    stops if past stop_steps, trains eval_every steps, and repeats while step < steps; the
+    counter starts after prefill."""
+    step, out = c.prefill, []
+    while step < c.steps:
+        out.append(step)
+        if c.stop_steps != -1 and step >= c.stop_steps:
+            break
+        step += c.eval_every
+    return out
+
+
+def evaluations(t) -> list[int]:
+    """The frames at which our loop evaluates (agents/train.py: a grid from eval_offset, and
+    once more at the end if that is off the grid)."""
+    grid = list(range(t.eval_offset, t.steps + 1, t.eval_every))
+    return grid + ([t.steps] if grid[-1] != t.steps else [])
+
+
 @pytest.mark.parametrize("pair", PAIRS)
 def test_schedule_and_optimiser_settings_are_the_official_configs(off, pair):
     """Our resolved `paper` config against the official config: every setting the agent or
@@ -287,12 +307,13 @@ def test_schedule_and_optimiser_settings_are_the_official_configs(off, pair):
     cfg = make_config("paper", task)
     ar = c.action_repeat
     assert cfg.env.action_repeat == ar
-    assert cfg.train.steps == c.steps * ar
     assert cfg.train.prefill == c.prefill * ar
     assert cfg.train.pretrain == c.pretrain
     assert cfg.train.train_every == c.train_every * ar and c.train_steps == 1
     assert cfg.train.eval_every == c.eval_every * ar
     assert cfg.train.eval_episodes == c.eval_eps
+    assert cfg.train.eval_initial
+    assert evaluations(cfg.train) == [s * ar for s in official_evaluations(c)]
     # Meta-world's limit is the config's; DMC's (time_limit 0) is the suite's 1000 frames.
     assert cfg.env.episode_length == (c.time_limit * ar if c.time_limit else 1000)
     assert cfg.env.image_size == c.render_size[0] == c.render_size[1]
