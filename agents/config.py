@@ -40,6 +40,9 @@ class ReplayConfig:
     batch_size: int = 50
     prioritize_ends: bool = True
     ongoing: bool = False  # also sample from episodes still being collected (DreamerV3)
+    # Windows over the stream of all stored steps, crossing episode boundaries, is_first
+    # marking starts (DreamerV3's official replay); off: windows inside one episode.
+    stream: bool = False
 
 
 @dataclass
@@ -96,6 +99,9 @@ class BehaviourConfig:
     # to the lambda-returns in place (actor_loss's `objective += ...` on a view of them);
     # False trains the critic on the plain returns.
     entropy_in_critic_target: bool = True
+    # Evaluation acts with the actor's mode (official DreamerV2); False samples the action, as
+    # the official DreamerV3 does (its `policy(mode="eval")`).
+    eval_greedy: bool = True
     # Slow critic: updated after updates 1, 1 + every, 1 + 2 every, ... (the official counts)
     target_every: int = 100  # updates between slow-critic updates
     target_fraction: float = 1.0  # slow <- f * critic + (1 - f) * slow (1: a hard copy)
@@ -218,6 +224,7 @@ PAPER_V3 = {
     "replay.seq_len": 64,
     "replay.prioritize_ends": False,
     "replay.ongoing": True,
+    "replay.stream": True,
     "model.deter": 512,
     "model.hidden": 512,
     "model.depth": 32,
@@ -235,6 +242,7 @@ PAPER_V3 = {
     "behaviour.actor_entropy": 3e-4,
     "behaviour.target_every": 1,
     "behaviour.target_fraction": 0.02,
+    "behaviour.eval_greedy": False,
 }
 
 # Atari 100K (DreamerV3's protocol): 64 x 64 colour, action repeat 4 (max over the last two
@@ -246,7 +254,10 @@ PAPER_ATARI = {
     "env.episode_length": 108_000,
     "env.camera": "none",
     "train.steps": 404_000,
-    "train.prefill": 0,
+    # The official train_eval script prefills with uniform-random actions in chunks of 100
+    # agent steps until the replay holds one batch of windows (16 x 64 = 1,024; a window for
+    # every step once 64 exist): 1,100 agent steps = 4,400 frames.
+    "train.prefill": 4_400,
     "train.pretrain": 0,
     "train.train_every": 4,
     "train.eval_every": 20_000,
@@ -255,6 +266,10 @@ PAPER_ATARI = {
     "train.log_every": 4_000,
     "train.checkpoint_every": 20_000,
 }
+
+# The official dreamerv3-jax README: Chopper Command's episodes are cut at 5,400 frames (not
+# 108,000), because an agent easily gets stuck there and training fails.
+CHOPPER_COMMAND_FRAMES = 5_400
 
 QUICK = {
     "replay.batch_size": 16,
@@ -356,6 +371,8 @@ def make_config(
         cfg.env.camera = "0"
     elif suite == "atari":
         apply_overrides(cfg, PAPER_ATARI)
+        if task == "atari/chopper_command":  # the official README caps it: agents get stuck
+            apply_overrides(cfg, {"env.episode_length": CHOPPER_COMMAND_FRAMES})
     if preset == "quick":
         apply_overrides(cfg, QUICK)
     elif preset == "gpu":

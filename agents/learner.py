@@ -37,6 +37,14 @@ class Posterior:
         return torch.cat([self.stoch, self.deter], -1)
 
 
+def first_steps(batch: int, length: int, device: torch.device) -> torch.Tensor:
+    """is_first [B, T] for sequences that each start an episode segment at t = 0 (how both
+    official replays mark every training sequence: the RSSM starts afresh there)."""
+    first = torch.zeros(batch, length, device=device)
+    first[:, 0] = 1.0
+    return first
+
+
 class NonFiniteLossError(RuntimeError):
     pass
 
@@ -264,7 +272,9 @@ class Dreamer(Learner):
         embed = wm.encoder(preprocess(inputs["image"]))
         deter, stoch = wm.rssm.obs_step(inputs["deter"], inputs["stoch"], inputs["action"],
                                         embed, sample=explore or self.sample_posterior_in_eval)
-        action = behaviour.act(torch.cat([stoch, deter], -1), explore)
+        # Greedy evaluation takes the actor's mode unless behaviour.eval_greedy is off.
+        sample = explore or not self.cfg.behaviour.eval_greedy
+        action = behaviour.act(torch.cat([stoch, deter], -1), sample)
         return {"deter": deter, "stoch": stoch, "action": action}
 
     @torch.no_grad()

@@ -49,7 +49,8 @@ def with_terminal(episode: Episode) -> Episode:
 
 class Replay:
     def __init__(self, directory: str | Path | None, capacity: int, seq_len: int,
-                 prioritize_ends: bool, rng: np.random.Generator, ongoing: bool = False):
+                 prioritize_ends: bool, rng: np.random.Generator, ongoing: bool = False,
+                 stream: bool = False):
         self.dir = Path(directory) if directory else None
         if self.dir:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,8 @@ class Replay:
         # DreamerV2's official replay samples finished episodes only).
         self.ongoing = ongoing
         self.running: list[EpisodeBuilder] = []
+        # DreamerV3's official replay: windows over the stream of steps, across episodes.
+        self.stream = stream
 
     def __len__(self) -> int:
         return len(self.episodes)
@@ -109,11 +112,21 @@ class Replay:
         return [ep for ep in (*self.episodes, *running) if episode_length(ep) >= self.seq_len]
 
     def ready(self) -> bool:
-        """True once an episode is long enough to sample one training sequence from."""
+        """True once one training sequence can be sampled."""
+        if self.stream:
+            return sum(episode_length(ep) for ep in self._stream()) >= self.seq_len
         return bool(self._usable())
 
+    def _stream(self) -> list[Episode]:
+        """Every step held, episode after episode (then those still running, if `ongoing`)."""
+        running = [b.view() for b in self.running] if self.ongoing else []
+        return [*self.episodes, *running]
+
     def sample(self, batch_size: int) -> dict[str, np.ndarray]:
-        """Batch of sequences [B, T, ...], each inside one episode, episodes weighted by length."""
+        """Batch of sequences [B, T, ...], each inside one episode, episodes weighted by length
+        (the official DreamerV2's), or with `stream` windows of the step stream."""
+        if self.stream:
+            return stream_windows(self._stream(), self.seq_len, batch_size, self.rng)
         usable = self._usable()
         if not usable:
             raise RuntimeError("replay holds no episode as long as one training sequence")
@@ -132,6 +145,36 @@ class Replay:
             for k in KEYS:
                 out[k].append(ep[k][start:start + self.seq_len])
         return {k: np.stack(v) for k, v in out.items()}
+
+
+def stream_windows(episodes: list[Episode], seq_len: int, batch_size: int,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Windows drawn uniformly over every start in the stream of `episodes` laid end to end,
+    so a window may run from one episode into the next, with `is_first` set where an episode
+    starts and at each window's first step (the official DreamerV3 replay: a window for every
+    step once seq_len steps exist, sampled uniformly, is_first[0] forced)."""
+    lengths = np.array([episode_length(ep) for ep in episodes])
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if len(ends) else 0
+    if total < seq_len:
+        raise RuntimeError("replay holds fewer steps than one training sequence")
+    out: dict[str, list[np.ndarray]] = {k: [] for k in (*KEYS, "is_first")}
+    for start in rng.integers(0, total - seq_len + 1, batch_size):
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in out}
+        pos, need = int(start), seq_len
+        index = int(np.searchsorted(ends, pos, side="right"))
+        while need:
+            ep, offset = episodes[index], pos - (int(ends[index - 1]) if index else 0)
+            take = min(need, episode_length(ep) - offset)
+            for k in KEYS:
+                parts[k].append(ep[k][offset:offset + take])
+            first = np.zeros(take, np.float32)
+            first[0] = offset == 0 or need == seq_len
+            parts["is_first"].append(first)
+            pos, need, index = pos + take, need - take, index + 1
+        for k, v in parts.items():
+            out[k].append(np.concatenate(v))
+    return {k: np.stack(v) for k, v in out.items()}
 
 
 class EpisodeBuilder:

@@ -92,7 +92,8 @@ class Trainer:
         self.agent = make_agent(cfg, self.envs.action_dim, self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
         self.replay = Replay(self.out / "replay", cfg.replay.capacity, cfg.replay.seq_len,
-                             cfg.replay.prioritize_ends, self.rng, cfg.replay.ongoing)
+                             cfg.replay.prioritize_ends, self.rng, cfg.replay.ongoing,
+                             cfg.replay.stream)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
         self.metrics = Metrics()  # update metrics, summed on the device between log rows
         t = cfg.train
@@ -120,7 +121,9 @@ class Trainer:
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         self.replay.restore(state["replay_episodes"])
-        self.logger.truncate(state["metrics_offset"])
+        # Cut at a row boundary verified against the checkpoint's step (a damaged line must
+        # not make the next row fuse with a torn one).
+        self.logger.truncate(state["metrics_offset"], step=state["progress"]["step"])
         self.p = Progress(**state["progress"])
 
     def save_checkpoint(self) -> None:

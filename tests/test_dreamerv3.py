@@ -235,12 +235,17 @@ def test_observe_matches_the_step_by_step_maths():
     rssm = RSSM(embed_dim=20, action_dim=3, deter=16, hidden=12, stoch=4, classes=5,
                 unimix=0.01)
     embed, action = torch.randn(3, 7, 20), torch.randn(3, 7, 3)
+    first = torch.zeros(3, 7)
+    first[:, 0], first[1, 4] = 1, 1  # episodes start at t = 0, and mid-window in row 1
 
     def naive():
-        deter, stoch = rssm.initial(3, torch.device("cpu"))
+        init = rssm.initial(3, torch.device("cpu"))
+        deter, stoch = init
         deters, stochs, posts = [], [], []
         for i in range(7):
-            deter = rssm._recur(deter, stoch, action[:, i])
+            f = first[:, i, None]
+            deter, stoch = deter * (1 - f) + init[0] * f, stoch * (1 - f) + init[1] * f
+            deter = rssm._recur(deter, stoch, action[:, i] * (1 - f))
             logits = rssm._posterior(deter, embed[:, i])
             stoch = rssm.sample(logits).to(deter.dtype)
             deters.append(deter)
@@ -251,7 +256,7 @@ def test_observe_matches_the_step_by_step_maths():
             rssm.img_out(deter))
 
     outs = {}
-    for name, fn in {"fast": lambda: rssm.observe(embed, action), "slow": naive}.items():
+    for name, fn in {"fast": lambda: rssm.observe(embed, action, first), "slow": naive}.items():
         torch.manual_seed(1)
         out = fn()
         grads = torch.autograd.grad(sum((x.float() ** 2).sum() for x in out),

@@ -13,15 +13,8 @@ from torch import distributions as D
 from torch import nn
 
 from agents.categorical import OneHot, kl
+from agents.learner import first_steps
 from agents.loop_linear import LoopLinear
-
-
-def first_steps(batch: int, length: int, device: torch.device) -> torch.Tensor:
-    """is_first [B, T] for sequences that each start an episode segment at t = 0 (how the
-    official replay marks every training sequence)."""
-    first = torch.zeros(batch, length, device=device)
-    first[:, 0] = 1.0
-    return first
 
 
 def trunk(inp: int, layers: int, units: int) -> nn.Sequential:

@@ -11,6 +11,7 @@ from torch import nn
 from agents.categorical import OneHot, kl
 from agents.dreamerv3.distributions import unimix_logits
 from agents.init import ZeroLinear
+from agents.learner import first_steps
 from agents.loop_linear import LoopLinear
 
 
@@ -159,9 +160,14 @@ class RSSM(nn.Module):
         stoch = self.sample(logits) if sample else self.mode(logits)
         return deter, stoch.to(deter.dtype)
 
-    def observe(self, embed: torch.Tensor, action: torch.Tensor):
+    def observe(self, embed: torch.Tensor, action: torch.Tensor,
+                is_first: torch.Tensor | None = None):
         """Filter [B, T] sequences from the initial state; returns deter, stoch [B, T, ...] and
         the posterior and prior logits [B, T, stoch, classes].
+
+        is_first [B, T] (default: t = 0 only) marks episode starts: there the state is reset
+        to the learned initial state and the action fed to the cell is zeroed, as the official
+        obs_step does (a replayed window may cross into the next episode).
 
         The same maths as `obs_step` at every step, arranged for speed: the embedding's share
         of the posterior layer, and the prior of every step (a function of its deter alone),
@@ -170,6 +176,8 @@ class RSSM(nn.Module):
         """
         b, t = embed.shape[:2]
         deter, stoch = self.initial(b, embed.device)
+        init_deter, init_stoch = deter, stoch
+        first_mask = first_steps(b, t, embed.device) if is_first is None else is_first.float()
         first, norm, act, head = self.obs_out
         embed_part = F.linear(embed, first.weight[:, self.deter:])
         img_in = LoopLinear(self.img_in[0].weight)
@@ -178,7 +186,11 @@ class RSSM(nn.Module):
         post_out = LoopLinear(head.weight, head.bias)
         deters, stochs, posts = [], [], []
         for i in range(t):
-            x = self.img_in[2](self.img_in[1](img_in(torch.cat([stoch, action[:, i]], -1))))
+            f = first_mask[:, i, None].to(deter.dtype)
+            deter = deter * (1 - f) + init_deter * f
+            stoch = stoch * (1 - f) + init_stoch.to(stoch.dtype) * f
+            a = action[:, i] * (1 - f)
+            x = self.img_in[2](self.img_in[1](img_in(torch.cat([stoch, a], -1))))
             deter = self.gru(x, deter, linear=gru)
             logits = self.logits(post_out(act(norm(post_deter(deter) + embed_part[:, i]))))
             stoch = self.sample(logits).to(deter.dtype)

@@ -63,7 +63,8 @@ class WorldModel(nn.Module):
         (detached) posterior states."""
         image = preprocess(batch["image"])
         embed = self.encoder(image)
-        deter, stoch, post, prior = self.rssm.observe(embed, batch["action"])
+        deter, stoch, post, prior = self.rssm.observe(embed, batch["action"],
+                                                      batch.get("is_first"))
         states = Posterior(deter, stoch)
         feat = states.feat
         recon = self.decoder(feat)
