@@ -15,6 +15,7 @@ import pandas as pd
 
 RUN_COLUMNS = ["run_id", "study", "task", "label", "weighting", "w_o", "w_r", "w_d", "seed"]
 COLUMNS = [*RUN_COLUMNS, "state", "step", "split", "metric", "value"]
+STATES = ("pending", "running", "interrupted", "failed", "done")
 
 
 class NoResultsError(RuntimeError):
@@ -22,11 +23,71 @@ class NoResultsError(RuntimeError):
 
 
 def study_index(results: str | Path, study: str) -> dict:
-    path = Path(results) / "studies" / f"{study}.json"
-    if not path.exists():
+    """results/studies/<study>.json (study/results.py write_study_index); NoResultsError, one
+    line saying what to run, where it is missing or damaged."""
+    from study.results import StudyIndexError, read_study_index
+
+    try:
+        return read_study_index(Path(results), study)
+    except FileNotFoundError:
         raise NoResultsError(f"no runs of study {study!r} under {results} "
-                             f"(run `python -m study.run {study}` first)")
-    return json.loads(path.read_text())
+                             f"(run `python -m study.run {study}` first)") from None
+    except StudyIndexError as exc:
+        raise NoResultsError(str(exc)) from None
+
+
+def _variant(index: dict, row: dict) -> tuple:
+    """The configuration a run belongs to: its study preset and its `--set` (None: not
+    recorded, an index from before the history was kept)."""
+    config_set = row.get("set", None) if "invocation" in row else None
+    return (row.get("preset", index.get("preset")),
+            None if config_set is None else tuple(config_set))
+
+
+def _describe(variant: tuple) -> str:
+    preset, config_set = variant
+    sets = ("--set unrecorded" if config_set is None
+            else " ".join(f"--set {s}" for s in config_set) or "no --set")
+    return f"preset {preset}, {sets}"
+
+
+def report_rows(index: dict, states: dict[str, str], wanted: tuple[str, ...],
+                study: str = "") -> tuple[list[dict], str]:
+    """The index rows a report reads, and a note on those it leaves out.
+
+    Each run counts once (an index may list it more than once). A run listed under two
+    labels is two cells resolved to one run: comparing them would compare it with itself, so
+    that is NoResultsError. Runs of several configurations (preset and `--set`) are not
+    pooled as seeds: the report reads the latest configuration that has runs in `wanted`
+    states (else the latest one)."""
+    labels: dict[str, set] = {}
+    for row in index["runs"]:
+        labels.setdefault(row["run_id"], set()).add(row["label"])
+    for run_id, names in labels.items():
+        if len(names) > 1:
+            raise NoResultsError(
+                f"study {study or index.get('study', '?')!r} lists run {run_id} as "
+                f"{' and '.join(sorted(names))}: its cells resolved to the same run, which a "
+                f"report would compare with itself; run the study again without --set on "
+                f"its weights or seeds")
+    first: dict[str, dict] = {}
+    for row in index["runs"]:
+        first.setdefault(row["run_id"], row)
+    rows = list(first.values())
+    latest: dict[tuple, tuple[bool, int]] = {}
+    for row in rows:
+        key = _variant(index, row)
+        has, last = latest.get(key, (False, -1))
+        latest[key] = (has or states.get(row["run_id"]) in wanted,
+                       max(last, int(row.get("invocation", 0))))
+    if len(latest) <= 1:
+        return rows, ""
+    chosen = max(latest, key=lambda k: latest[k])  # finished runs first, then the latest
+    others = [r for r in rows if _variant(index, r) != chosen]
+    kinds = sorted({_describe(_variant(index, r)) for r in others})
+    note = (f"left out {len(others)} run(s) of other configuration(s) ({'; '.join(kinds)}); "
+            f"this report is of {_describe(chosen)}")
+    return [r for r in rows if _variant(index, r) == chosen], note
 
 
 def run_status(run_dir: Path) -> str:
@@ -37,14 +98,12 @@ def run_status(run_dir: Path) -> str:
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
-    """metrics.jsonl -> long table (step, split, metric, value); a torn last line is dropped."""
-    rows = []
-    with open(path) as f:
-        for line in f:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+    """metrics.jsonl -> long table (step, split, metric, value); a torn or damaged line, or
+    one that is JSON but not a row, is dropped."""
+    from agents.logger import parse_row
+
+    with open(path, "rb") as f:
+        rows = [row for row in map(parse_row, f) if row is not None]
     if not rows:
         return pd.DataFrame(columns=["step", "split", "metric", "value"])
     wide = pd.DataFrame(rows)
@@ -59,9 +118,13 @@ def load_study(results: str | Path, study: str, include_running: bool = False) -
     index = study_index(results, study)
     frames, skipped = [], []
     states = ("done", "running", "interrupted") if include_running else ("done",)
-    for run in index["runs"]:
+    status = {row["run_id"]: run_status(results / row["run_id"]) for row in index["runs"]}
+    rows, left_out = report_rows(index, status, states, study)
+    if left_out:
+        warnings.warn(f"{study}: {left_out}", stacklevel=2)
+    for run in rows:
         run_dir = results / run["run_id"]
-        state = run_status(run_dir)
+        state = status[run["run_id"]]
         if state not in states:
             skipped.append(f"{run['run_id']} ({run['task']} {run['label']} s{run['seed']}: "
                            f"{state})")
@@ -80,7 +143,7 @@ def load_study(results: str | Path, study: str, include_running: bool = False) -
                       stacklevel=2)
     if not frames:
         raise NoResultsError(f"study {study!r} has no finished runs under {results} "
-                             f"({len(index['runs'])} in its grid)")
+                             f"({len(rows)} in its grid)")
     table = pd.concat(frames, ignore_index=True)[COLUMNS]
     table["step"] = table["step"].astype(int)
     return table
@@ -95,9 +158,12 @@ def metric(table: pd.DataFrame, name: str, split: str = "eval") -> pd.DataFrame:
 def run_dirs(results: str | Path, study: str, done_only: bool = True) -> pd.DataFrame:
     """The study's runs with their directories (for analyses that read checkpoints)."""
     results = Path(results)
-    runs = pd.DataFrame(study_index(results, study)["runs"]).assign(study=study)
+    index = study_index(results, study)
+    status = {row["run_id"]: run_status(results / row["run_id"]) for row in index["runs"]}
+    rows, _ = report_rows(index, status, ("done",) if done_only else tuple(STATES), study)
+    runs = pd.DataFrame(rows).assign(study=study)
     runs["dir"] = [str(results / r) for r in runs["run_id"]]
-    runs["state"] = [run_status(Path(d)) for d in runs["dir"]]
+    runs["state"] = [status[r] for r in runs["run_id"]]
     if done_only:
         runs = runs[runs["state"] == "done"]
     return runs.reset_index(drop=True)
@@ -115,9 +181,17 @@ SCALES = {
 
 
 def scale_note(index: dict, table: pd.DataFrame) -> str:
-    """One Markdown line: which preset produced these numbers and how many runs finished."""
+    """One Markdown line: which preset produced these numbers and how many of the grid's
+    runs (distinct runs of the configuration the table holds) finished."""
     done = table["run_id"].nunique()
-    preset = index.get("preset", "unknown")
-    return (f"**Preset `{preset}`**: {done} of {len(index['runs'])} runs of the grid finished. "
-            f"These numbers come from "
-            f"{index.get('scale') or SCALES.get(preset, 'an unknown preset')}.")
+    loaded = set(table["run_id"])
+    variants = {_variant(index, r) for r in index["runs"] if r["run_id"] in loaded}
+    grid = {r["run_id"] for r in index["runs"]
+            if not variants or _variant(index, r) in variants}
+    presets = sorted({str(v[0]) for v in variants}) or [str(index.get("preset", "unknown"))]
+    preset = presets[0] if len(presets) == 1 else " + ".join(presets)
+    scale = (index.get("scales", {}).get(preset)
+             or (index.get("scale") if preset == index.get("preset") else None)
+             or SCALES.get(preset, "an unknown preset"))
+    return (f"**Preset `{preset}`**: {done} of {len(grid)} runs of the grid finished. "
+            f"These numbers come from {scale}.")

@@ -182,6 +182,13 @@ def compare(per_run: pd.DataFrame, better: str, baseline: str, what: str,
     the expected side. With `higher_is_better=False` (errors) the difference is baseline -
     better, so a positive difference still means `better` won.
     """
+    if "run_id" in per_run:  # two labels of one run: comparing it with itself says nothing
+        shared = (set(per_run.loc[per_run[method] == better, "run_id"])
+                  & set(per_run.loc[per_run[method] == baseline, "run_id"]))
+        if shared:
+            return {"reproduced": None, "text": f"Cannot compare {better} with {baseline}: "
+                    f"{len(shared)} of their runs are the same run under both labels "
+                    f"({', '.join(sorted(shared)[:3])}{', ...' if len(shared) > 3 else ''})."}
     if not higher_is_better:
         per_run = per_run.assign(value=-per_run["value"])
     matrices = score_matrices(per_run, method, [better, baseline])

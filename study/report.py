@@ -42,6 +42,16 @@ def check_results(results: Path, study: str) -> str | None:
     return None
 
 
+def out_problem(out: Path) -> str | None:
+    """None if `out` is a directory or can be made one, else why not."""
+    if out.exists() and not out.is_dir():
+        return "is a file, not a directory"
+    for parent in out.absolute().parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is not a directory"
+    return None
+
+
 def to_html(notebook: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
@@ -86,11 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     if not results.is_dir():
         print(f"error: no results directory {results}", file=sys.stderr)
         return 2
+    out = Path(args.out) if args.out else results / "reports" / args.study
+    bad_out = out_problem(out)
+    if bad_out:
+        print(f"error: --out {out}: {bad_out}", file=sys.stderr)
+        return 2
     reason = check_results(results, args.study)
     if reason:
         print(f"error: {reason}", file=sys.stderr)
         return 1
-    out = Path(args.out) if args.out else results / "reports" / args.study
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot write the report to --out {out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     start = time.time()
     try:
         files = report(args.study, results, out, args.reps, not args.no_progress)

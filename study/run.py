@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local executor: runs at once (default: number of cores)")
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     p.add_argument("--dry-run", action="store_true", help="print the grid and exit")
+    p.add_argument("--index-only", action="store_true",
+                   help="record the grid in the study index (results/studies/STUDY.json) and "
+                        "exit, running nothing: rebuilds a damaged index")
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--no-progress", action="store_true")
     s = p.add_argument_group("slurm executor")
@@ -109,6 +112,18 @@ def check_devices(runs) -> None:
         resolve_device(device)  # ConfigError where CUDA is asked for and absent
 
 
+def check_results_path(results: Path) -> None:
+    """--results must be a directory or a path one can make into one: ConfigError if it, or
+    the nearest part of it that exists, is not a directory."""
+    if results.exists() and not results.is_dir():
+        raise ConfigError(f"--results {results} is not a directory")
+    for parent in results.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--results {results}: {parent} is not a directory")
+            break
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -120,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = expand(args.study, args.preset, args.seeds, args.tasks, args.overrides)
         if args.executor == "local" and not args.dry_run:
             check_devices(runs)
-        if Path(args.results).exists() and not Path(args.results).is_dir():
-            raise ConfigError(f"--results {args.results} is not a directory")
+        check_results_path(Path(args.results))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -129,7 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print_grid(runs, results)
         return 0
-    write_study_index(results, args.study, runs, args.preset)
+    try:  # the first write: an unusable --results stops here, before any run starts
+        write_study_index(results, args.study, runs, args.preset, args.overrides, args.tasks,
+                          args.seeds)
+    except OSError as exc:
+        print(f"error: cannot write to --results {results}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    if args.index_only:
+        print(f"{args.study}: {len(runs)} runs recorded in "
+              f"{results / 'studies' / (args.study + '.json')}")
+        return 0
     # Done runs are kept, failed ones wait for --retry-failed, and runs whose job or process
     # is alive are left to it; interrupted (cancelled, timed out, killed) runs resume.
     todo, alive = [], 0
