@@ -28,6 +28,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 
@@ -89,10 +90,15 @@ def time_update(agent, batch, reps: int) -> dict[str, float]:
     return {"world_model_s": wm, "behaviour_s": beh, "total_s": wm + beh}
 
 
+def update_config(preset: str, overrides: list[str], v3: bool = False):
+    task = "atari/pong" if v3 else "metaworld/lever-pull"
+    return make_config(preset, task, ["model.agent=dreamerv3", *overrides] if v3 else overrides)
+
+
 def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False) -> dict:
     """DreamerV2 at the Meta-world shapes, or (v3) DreamerV3 at the Atari 100K shapes."""
-    task, actions = ("atari/pong", 6) if v3 else ("metaworld/lever-pull", 4)
-    cfg = make_config(preset, task, ["model.agent=dreamerv3", *overrides] if v3 else overrides)
+    actions = 6 if v3 else 4
+    cfg = update_config(preset, overrides, v3)
     device = resolve_device(cfg.train.device)
     torch.manual_seed(0)
     agent = make_agent(cfg, actions, device)
@@ -201,14 +207,18 @@ def bench_env(task: str, steps: int, reps: int) -> dict:
     return {"row": "env", "shape": task, "agent_steps_per_s": statistics.median(rates)}
 
 
+def loop_config(preset: str, overrides: list[str]):
+    return make_config(preset, "metaworld/lever-pull", [
+        "env.episode_length=100", "train.prefill=100", "train.pretrain=0",
+        "train.eval_every=1000000", "train.checkpoint_every=1000000", *overrides])
+
+
 def bench_loop(preset: str, overrides: list[str], episodes: int) -> dict:
     from tqdm import tqdm
 
     from agents.train import Trainer
 
-    cfg = make_config(preset, "metaworld/lever-pull", [
-        "env.episode_length=100", "train.prefill=100", "train.pretrain=0",
-        "train.eval_every=1000000", "train.checkpoint_every=1000000", *overrides])
+    cfg = loop_config(preset, overrides)
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(cfg, out, progress_bar=False)
         bar = tqdm(disable=True)
@@ -244,9 +254,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from agents.config import ConfigError
 
+    # Everything checked before the first row runs: each row's config, and the --json path
+    # (found unusable only after the whole benchmark, the figures would be lost).
     try:
         cfg = make_config("paper", "metaworld/lever-pull", args.overrides)
         device = resolve_device(cfg.train.device)
+        for row in args.rows:
+            if row.startswith("update-"):
+                update_config(row.split("-")[-1], args.overrides, v3=row.startswith("update-v3"))
+            elif row in ("loop", "concurrent"):
+                loop_config(args.loop_preset, args.overrides)
+        if args.json:
+            check_output_file(args.json, "--json")
     except ConfigError as exc:
         parser.exit(2, f"error: {exc}\n")
     header = {"date": time.strftime("%Y-%m-%d"),
@@ -274,9 +293,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['row']:<13} {r['shape']:<60} {figures}", flush=True)
         rows += new
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({**header, "rows": rows}, f, indent=2)
+        try:
+            with open(args.json, "w") as f:
+                json.dump({**header, "rows": rows}, f, indent=2)
+        except OSError as exc:  # e.g. the disk filled up meanwhile: one line, exit 1
+            print(f"error: cannot write --json {args.json}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
     return 0
+
+
+def check_output_file(path: str, option: str) -> None:
+    """ConfigError unless `path` can be written as a file: not a directory, its directory
+    exists and is writable (and the file, if it exists)."""
+    import os
+    from pathlib import Path
+
+    from agents.config import ConfigError
+
+    target = Path(path)
+    if not path.strip():
+        raise ConfigError(f"{option} must name a file")
+    if target.is_dir():
+        raise ConfigError(f"{option} {path} is a directory; give a file path")
+    parent = target.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists()
+                                                   and not os.access(target, os.W_OK)):
+        raise ConfigError(f"{option} {path} is not writable")
 
 
 if __name__ == "__main__":

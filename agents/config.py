@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -331,11 +332,38 @@ INIT_SCHEMES = ("glorot", "trunc_normal", "torch")  # agents/init.py applies the
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them
 
 
+def did_you_mean(name: str, choices) -> str:
+    """"; did you mean 'x'?" where `name` is a near miss of one of `choices` (case, - for _, a
+    typo or two: difflib), else ""."""
+    import difflib
+
+    def norm(text: str) -> str:
+        return str(text).strip().lower().replace("-", "_")
+
+    by_norm = {norm(c): c for c in choices}
+    match = by_norm.get(norm(name))
+    if match is None:
+        close = difflib.get_close_matches(norm(name), list(by_norm), n=1, cutoff=0.75)
+        match = by_norm[close[0]] if close else None
+    return f"; did you mean {match!r}?" if match is not None and match != name else ""
+
+
+def _task_hint(task: str) -> str:
+    from agents.envs import known_tasks
+
+    tasks = known_tasks()
+    hint = did_you_mean(task, tasks)
+    if not hint and "/" not in task:  # a task named without its suite
+        full = [t for t in tasks if t.partition("/")[2] == task]
+        hint = f"; did you mean {full[0]!r}?" if full else ""
+    return hint
+
+
 def suite_of(task: str) -> str:
     suite, _, name = task.partition("/")
     if suite not in SUITES or not name:
         raise ConfigError(f"bad task {task!r}: expected metaworld/<task>, "
-                          "dmc/<domain>-<task> or atari/<game>")
+                          f"dmc/<domain>-<task> or atari/<game>{_task_hint(task)}")
     return suite
 
 
@@ -435,15 +463,30 @@ def validate(cfg: Config) -> None:
         if not cond:
             raise ConfigError(msg)
 
-    from agents.envs import UnknownTaskError, check_task
+    from agents.envs import UnknownCameraError, UnknownTaskError, check_camera, check_task
 
+    # Every float finite (inf and nan parse as floats and would pass the range checks below).
+    for section in dataclasses.fields(cfg):
+        values = getattr(cfg, section.name)
+        if not dataclasses.is_dataclass(values):
+            continue
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            if f.type == "float" and isinstance(value, int | float):
+                need(math.isfinite(value),
+                     f"{section.name}.{f.name} must be finite, got {value}")
     suite_of(cfg.env.task)
     try:
         check_task(cfg.env.task)
     except UnknownTaskError as exc:
+        raise ConfigError(f"{exc}{_task_hint(cfg.env.task)}") from None
+    try:
+        check_camera(cfg.env.task, cfg.env.camera)
+    except UnknownCameraError as exc:
         raise ConfigError(str(exc)) from None
     need(cfg.model.agent in AGENTS,
-         f"unknown agent {cfg.model.agent!r}; choose from {', '.join(AGENTS)}")
+         f"unknown agent {cfg.model.agent!r}; choose from {', '.join(AGENTS)}"
+         f"{did_you_mean(cfg.model.agent, AGENTS)}")
     need(not (suite_of(cfg.env.task) == "atari" and cfg.model.agent != "dreamerv3"),
          "atari/ tasks have discrete actions: use the dreamerv3 agent (--agent dreamerv3)")
     need(0 < cfg.behaviour.target_fraction <= 1, "behaviour.target_fraction must be in (0, 1]")
@@ -453,7 +496,8 @@ def validate(cfg: Config) -> None:
     need(cfg.model.init in INIT_SCHEMES,
          f"model.init must be one of {', '.join(INIT_SCHEMES)}")
     need(cfg.weighting.name in WEIGHTINGS,
-         f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTINGS)}")
+         f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTINGS)}"
+         f"{did_you_mean(cfg.weighting.name, WEIGHTINGS)}")
     for name in ("w_o", "w_r", "w_d"):
         need(getattr(cfg.weighting, name) >= 0, f"weighting.{name} must be >= 0")
     positive = {
@@ -476,7 +520,9 @@ def validate(cfg: Config) -> None:
     for key, value in positive.items():
         need(value > 0, f"{key} must be > 0, got {value}")
     need(cfg.model.mlp_layers >= 1, "model.mlp_layers must be >= 1")
-    need(cfg.train.seed >= 0, f"train.seed must be >= 0, got {cfg.train.seed}")
+    need(0 <= cfg.train.seed < 2**32,
+         f"train.seed must be in [0, 2^32 - 1] (it seeds numpy, torch and the envs), "
+         f"got {cfg.train.seed}")
     need(cfg.train.prefill >= 0 and cfg.train.pretrain >= 0, "train.prefill/pretrain must be >= 0")
     need(0 <= cfg.train.eval_offset < cfg.train.eval_every,
          "train.eval_offset must be in [0, train.eval_every)")
@@ -486,6 +532,16 @@ def validate(cfg: Config) -> None:
     need(cfg.env.render in ("fast", "light", "default"),
          f"env.render must be fast, light or default, got {cfg.env.render!r}")
     need(cfg.train.mode in ("online", "offline"), "train.mode must be online or offline")
+    if cfg.train.mode == "online":
+        t = cfg.train
+        # Updates start at the first env step >= prefill (train.pretrain of them at once),
+        # then one every train_every steps: a run that would make none is bad input.
+        need(t.prefill <= t.steps,
+             f"train.prefill ({t.prefill}) > train.steps ({t.steps}): the run would end "
+             "during prefill, with no update; lower train.prefill or raise train.steps")
+        need(t.pretrain > 0 or t.steps - t.prefill >= t.train_every,
+             f"train.steps - train.prefill ({t.steps - t.prefill}) < train.train_every "
+             f"({t.train_every}) with train.pretrain=0: the run would make no update")
     if cfg.train.mode == "offline":
         o = cfg.offline
         need(cfg.model.agent == "dreamerv2", "train.mode=offline runs the dreamerv2 agent")

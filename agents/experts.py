@@ -5,7 +5,9 @@ gives episodes that succeed, nearly succeed and fail, so rewards vary along and 
 episodes. Episodes use the replay layout (pixels, state, action, reward, success) and are
 cached under `<root>/<key>/`, where the key hashes every setting that changes the data: a
 dataset is collected once and shared by every run that asks for the same one. A file lock
-makes concurrent runs wait for the first collector instead of collecting twice.
+makes concurrent runs wait for the first collector instead of collecting twice. A damaged
+episode file is collected again (the dataset is a cache), and every file is written
+atomically: a temporary file that a kill or a full disk left is removed on the next start.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +25,14 @@ import numpy as np
 from agents.config import Config
 from agents.envs import make_env  # first: it sets MUJOCO_GL before metaworld imports mujoco
 from agents.logger import atomic_write_text
-from agents.replay import Episode, EpisodeBuilder, with_terminal
+from agents.replay import (
+    Episode,
+    EpisodeBuilder,
+    EpisodeFileError,
+    load_episode,
+    remove_temporaries,
+    save_episode,
+)
 
 DATA_SEED = 12345  # fixed: the dataset is the same whatever the run's seed
 # Meta-world's scripted policies warn on every step whose raw action exceeds [-1, 1]; the env
@@ -80,8 +90,18 @@ def load_or_collect(cfg: Config, root: str | Path, progress: bool = True,
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        remove_temporaries(directory)  # a write cut short (a kill, a full disk)
         paths = [directory / f"ep_{i:06d}.npz" for i in range(cfg.offline.episodes)]
-        missing = [i for i, p in enumerate(paths) if not p.exists()]
+        episodes: dict[int, Episode] = {}
+        for i, path in enumerate(paths):
+            if not path.exists():
+                continue
+            try:
+                episodes[i] = load_episode(path)
+            except EpisodeFileError as exc:  # a dataset is a cache: collect it again
+                print(f"warning: {exc}; collecting it again", file=sys.stderr)
+                path.unlink(missing_ok=True)
+        missing = [i for i in range(len(paths)) if i not in episodes]
         if missing:
             e = cfg.env
             env = make_env(e.task, e.image_size, e.episode_length, 1, e.camera, e.render)
@@ -92,19 +112,14 @@ def load_or_collect(cfg: Config, root: str | Path, progress: bool = True,
                                            disable=not progress)):
                     seed = int(np.random.SeedSequence([DATA_SEED, i]).generate_state(1)[0])
                     ep = collect_episode(env, policy, noise_level(cfg, i), seed)
-                    tmp = paths[i].with_suffix(".tmp.npz")
-                    np.savez_compressed(tmp, **ep)
-                    tmp.replace(paths[i])
+                    save_episode(paths[i], ep)
+                    episodes[i] = load_episode(paths[i])  # exactly what a later run reads
                     if on_episode:
                         on_episode(have + k + 1, cfg.offline.episodes)
             finally:
                 env.close()
             atomic_write_text(directory / "settings.json", json.dumps(settings(cfg), indent=1))
-    episodes = []
-    for path in paths:
-        with np.load(path) as data:
-            episodes.append(with_terminal({k: data[k] for k in data.files}))
-    return episodes
+    return [episodes[i] for i in range(len(paths))]
 
 
 def split(cfg: Config, episodes: list[Episode]) -> tuple[list[Episode], list[Episode]]:

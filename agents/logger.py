@@ -10,6 +10,7 @@ import errno
 import json
 import math
 import os
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,21 @@ def writing(path: str | Path, tmp: str | Path | None = None) -> Iterator[None]:
         raise
 
 
+def is_row(obj: object) -> bool:
+    """A metrics row: a JSON object with an integer `step` and a string `split`."""
+    return (isinstance(obj, dict) and isinstance(obj.get("step"), int)
+            and not isinstance(obj.get("step"), bool) and isinstance(obj.get("split"), str))
+
+
+def parse_row(line: bytes | str) -> dict | None:
+    """One line of metrics.jsonl as a row, or None where it is damaged or not a row."""
+    try:
+        row = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return row if is_row(row) else None
+
+
 class MetricsLogger:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -48,9 +64,50 @@ class MetricsLogger:
     def offset(self) -> int:
         return self.path.stat().st_size
 
-    def truncate(self, offset: int) -> None:
+    def truncate(self, offset: int, step: int | None = None) -> None:
+        """Cut the file back to what a checkpoint had seen: its first `offset` bytes, the rows
+        up to env step (or update) `step`. The cut lands only on a row boundary it has
+        verified, so the next row can never fuse with a torn one: at `offset` when the line
+        that ends there is the last row at or before `step`; else, when a damaged line (or a
+        file shortened or lengthened by hand) moved the rows, after the last whole row at or
+        before `step` (without `step`: at the last line boundary at or before `offset`),
+        with one warning line. Damaged lines before the cut stay (readers skip them)."""
+        if offset == 0:
+            with open(self.path, "r+b") as f:
+                f.truncate(0)
+            return
+        data = self.path.read_bytes()
+        cut = self._verified_cut(data, offset, step)
+        if cut != offset:
+            seen = "the checkpoint's rows" if step is None else f"the rows up to step {step}"
+            print(f"warning: {self.path} does not match its checkpoint at byte {offset} (a "
+                  f"damaged line?); kept {seen}, cut at byte {cut}", file=sys.stderr)
         with open(self.path, "r+b") as f:
-            f.truncate(offset)
+            f.truncate(cut)
+
+    @staticmethod
+    def _verified_cut(data: bytes, offset: int, step: int | None) -> int:
+        lines, start = [], 0  # (end, row or None) of each whole line
+        while (end := data.find(b"\n", start)) >= 0:
+            lines.append((end + 1, parse_row(data[start:end])))
+            start = end + 1
+        if step is None:
+            return max((end for end, _ in lines if end <= offset), default=0)
+        # Rows are logged in step order: the checkpoint's are those before the first row past
+        # its step; the cut follows the last of them.
+        cut = 0
+        for end, row in lines:
+            if row is not None and row["step"] > step:
+                break
+            if row is not None:
+                cut = end
+        if cut < offset and any(c == offset for c, _ in lines):
+            # Whole lines that are not rows between the last row and the offset (a damaged
+            # row the checkpoint had seen) stay where they were, verified by the offset.
+            later = [row for end, row in lines if cut < end <= offset]
+            if all(row is None for row in later):
+                cut = offset
+        return cut
 
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
         row = {"step": int(step), "split": split}

@@ -13,7 +13,9 @@ run reloads exactly the episodes its checkpoint knew about.
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 from collections import deque
 from pathlib import Path
 
@@ -23,6 +25,55 @@ from agents.logger import writing
 
 Episode = dict[str, np.ndarray]
 KEYS = ("image", "state", "action", "reward", "success", "terminal")
+
+
+class EpisodeFileError(OSError):
+    """An episode file that cannot be read (truncated, corrupt, missing, not an episode); its
+    message names the file. An OSError: the command lines report it as an I/O failure."""
+
+    def __init__(self, path: str | Path, why: str, code: int = errno.EIO):
+        super().__init__(code, f"episode file {path} {why}", str(path))
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def load_episode(path: str | Path) -> Episode:
+    """One episode file, read whole (a lazily read .npz fails later, far from its name)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            episode = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise EpisodeFileError(path, "is missing", errno.ENOENT) from None
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, ValueError, OSError...
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise EpisodeFileError(path, f"is unreadable ({detail})") from exc
+    missing = [k for k in ("image", "action", "reward") if k not in episode]
+    lengths = {v.shape[0] if v.ndim else -1 for v in episode.values()}
+    if missing or len(lengths) != 1:
+        what = f"no {', '.join(missing)}" if missing else "arrays of different lengths"
+        raise EpisodeFileError(path, f"is not an episode ({what})")
+    return with_terminal(episode)
+
+
+def save_episode(path: str | Path, episode: Episode) -> None:
+    """Write an episode atomically: a temporary file (removed if the write fails, e.g. on a
+    full disk, which is then reported with `path`), fsynced, then renamed into place."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp.npz")
+    with writing(path, tmp):
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **episode)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+def remove_temporaries(directory: str | Path) -> None:
+    """Remove the temporary episode files a write cut short (a kill, a full disk) left."""
+    for stale in Path(directory).glob("*.tmp.npz"):
+        stale.unlink(missing_ok=True)
 
 
 def episode_length(ep: Episode) -> int:
@@ -74,11 +125,7 @@ class Replay:
     def add(self, episode: Episode) -> None:
         episode = with_terminal({k: np.asarray(v) for k, v in episode.items()})
         if self.dir:
-            path = self.dir / f"ep_{self.num_saved:06d}.npz"
-            tmp = path.with_suffix(".tmp.npz")
-            with writing(path, tmp):  # a full disk must not leave half a file
-                np.savez_compressed(tmp, **episode)
-            os.replace(tmp, path)
+            save_episode(self.dir / f"ep_{self.num_saved:06d}.npz", episode)
         self.num_saved += 1
         self._hold(episode)
 
@@ -93,14 +140,19 @@ class Replay:
         assert self.dir is not None
         self.episodes.clear()
         self.num_steps = 0
-        for stale in self.dir.glob("*.tmp.npz"):  # a write cut short by a kill
-            stale.unlink()
+        remove_temporaries(self.dir)  # a write cut short by a kill or a full disk
         for path in sorted(self.dir.glob("ep_*.npz")):
             if int(path.stem.split("_")[1]) >= num_saved:
                 path.unlink()
+        damaged = []
         for index in range(num_saved):
-            with np.load(self.dir / f"ep_{index:06d}.npz") as data:
-                self._hold(with_terminal({k: data[k] for k in data.files}))
+            try:
+                self._hold(load_episode(self.dir / f"ep_{index:06d}.npz"))
+            except EpisodeFileError as exc:  # resume without it: replay is a sample anyway
+                damaged.append(exc)
+        if damaged:
+            print(f"warning: resuming without {len(damaged)} damaged replay episode(s): "
+                  + "; ".join(str(exc) for exc in damaged), file=sys.stderr)
         self.num_saved = num_saved
 
     def track(self, running: list[EpisodeBuilder]) -> None:

@@ -11,7 +11,7 @@ import torch
 from agents import checkpoint
 from agents.config import Config, config_from_dict
 from agents.dreamerv2.world_model import WorldModel
-from agents.replay import Episode, batches_by_length, with_terminal
+from agents.replay import Episode, batches_by_length, load_episode, with_terminal
 from agents.weighting import make_weighting
 
 
@@ -45,11 +45,8 @@ def read_episodes(directory: str | Path, last: int | None = None) -> list[Episod
     paths = [p for p in paths if not p.name.endswith(".tmp.npz")]
     if last is not None:
         paths = paths[-last:]
-    episodes = []
-    for path in paths:
-        with np.load(path) as data:
-            episodes.append(with_terminal({k: data[k] for k in data.files}))
-    return episodes
+    # load_episode names a damaged file in its error
+    return [with_terminal(load_episode(path)) for path in paths]
 
 
 def _inputs(episodes: list[Episode], idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

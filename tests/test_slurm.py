@@ -233,7 +233,8 @@ def test_sixteen_jobs_write_one_results_tree(tmp_path):
 
     proc = study_run(tmp_path, "finding1", "--preset", "smoke", "--seeds", "4", "--wait",
                      "--tasks", "dmc/cartpole-swingup", "--set", "train.steps=50",
-                     "--set", "train.eval_every=50", "--set", "train.mode=online")
+                     "--set", "train.prefill=20", "--set", "train.eval_every=50",
+                     "--set", "train.mode=online")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = runs_of(tmp_path, "finding1")
     assert len(runs) == 16 and len(submitted(proc.stdout)) == 16

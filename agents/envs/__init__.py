@@ -6,9 +6,13 @@ from agents.envs.suites import (  # noqa: F401  (first: sets MUJOCO_GL before mu
     DMCEnv,
     MetaWorldEnv,
     Obs,
+    UnknownCameraError,
     UnknownTaskError,
+    check_camera,
     check_task,
     configure_rendering,
+    known_tasks,
     make_env,
     metaworld_task_names,
+    model_cameras,
 )

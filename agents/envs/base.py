@@ -10,3 +10,7 @@ Obs = dict[str, np.ndarray]
 
 class UnknownTaskError(ValueError):
     pass
+
+
+class UnknownCameraError(ValueError):
+    """A camera name (or DMC camera index) that the task's MuJoCo model does not have."""

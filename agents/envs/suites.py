@@ -18,11 +18,18 @@ os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 # threads (measured ~1.3x Meta-world, ~1.6x DMC on 2 cores), and leaves the cores to torch.
 os.environ.setdefault("LP_NUM_THREADS", "0")
 
+import functools  # noqa: E402
+import xml.etree.ElementTree as ET  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from agents.envs.base import Obs, UnknownTaskError  # noqa: E402, F401  (re-exported)
+from agents.envs.base import (  # noqa: E402, F401  (re-exported)
+    Obs,
+    UnknownCameraError,
+    UnknownTaskError,
+)
 
 DMC_TASKS = {
     "cartpole-swingup": ("cartpole", "swingup"),
@@ -230,3 +237,77 @@ def check_task(task: str) -> None:
         check_game(name)
     else:
         raise UnknownTaskError(f"unknown suite in task {task!r}: use metaworld/, dmc/ or atari/")
+
+
+def known_tasks() -> list[str]:
+    """Every task name make_env accepts (Atari: the Atari 100K games), for "did you mean"."""
+    from agents.envs.atari import ATARI100K
+
+    return ([f"metaworld/{n}" for n in metaworld_task_names()]
+            + [f"dmc/{n}" for n in DMC_TASKS] + [f"atari/{g}" for g in ATARI100K])
+
+
+def _xml_cameras(path: Path, root: Path) -> list[str]:
+    """The <camera> elements of a MuJoCo model file and the files it includes, in document
+    order (MuJoCo's camera ids), unnamed ones as "". Defaults classes are not cameras."""
+    out: list[str] = []
+
+    def walk(element) -> None:
+        for child in element:
+            if child.tag == "include":
+                name = child.get("file", "")
+                here = path.parent / name
+                out.extend(_xml_cameras(here if here.exists() else root / name, root))
+            elif child.tag != "default":
+                if child.tag == "camera":
+                    out.append(child.get("name", ""))
+                walk(child)
+
+    walk(ET.parse(path).getroot())
+    return out
+
+
+@functools.cache
+def model_cameras(task: str) -> tuple[str, ...] | None:
+    """The camera names of a task's MuJoCo model, in id order, read from its XML (a few ms,
+    cached per task; building the model would compile meshes for a second). None where the
+    task has no camera to choose (Atari) or its model file cannot be found."""
+    suite, _, name = task.partition("/")
+    try:
+        if suite == "metaworld":
+            from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+            # model_name is a property that only joins paths: read it without an instance.
+            path = Path(ALL_V3_ENVIRONMENTS[f"{name}-v3"].model_name.fget(None))
+            return tuple(_xml_cameras(path, path.parent))
+        if suite == "dmc":
+            import importlib.util
+
+            spec = importlib.util.find_spec("dm_control")
+            root = Path(next(iter(spec.submodule_search_locations))) / "suite"
+            return tuple(_xml_cameras(root / f"{DMC_TASKS[name][0]}.xml", root))
+    except (KeyError, OSError, AttributeError, TypeError, StopIteration, ET.ParseError):
+        return None
+    return None
+
+
+def check_camera(task: str, camera: str) -> None:
+    """Raise UnknownCameraError for a camera the task's model lacks (Meta-world: a camera
+    name; DMC: a camera index or name, "corner" standing for camera 0 as in make_env)."""
+    names = model_cameras(task)
+    if names is None:
+        return
+    if task.startswith("dmc/"):
+        choices = [str(i) for i in range(len(names))] + [n for n in names if n]
+        if camera == "corner" and names:
+            return
+    else:
+        choices = [n for n in names if n]
+    if camera in choices:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(camera, choices, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownCameraError(f"unknown camera {camera!r} for {task}; its model has "
+                             f"{', '.join(choices) or 'no camera'}{hint}")
