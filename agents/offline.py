@@ -28,7 +28,7 @@ from agents.logger import MetricsLogger, atomic_write_text
 from agents.metrics import Metrics
 from agents.replay import Episode, Replay, batches_by_length
 from agents.rundir import check_config, set_threads
-from agents.status import Heartbeat, hold_if_requested, status_on_error, write_status
+from agents.status import Heartbeat, hold_if_requested, keep_done, status_on_error, write_status
 
 
 @dataclass
@@ -105,12 +105,26 @@ class OfflineTrainer:
         set_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         self.heartbeat = Heartbeat(self.out, cfg.offline.updates)
-        write_status(self.out, "running", step=0, phase="expert data")  # or waiting for it
+        # The checkpoint first: a finished run started again (a second command, a re-run
+        # after its status.json was lost) must not say "running" for a moment, nor collect.
+        self.p = Progress()
+        state = checkpoint.load_latest(self.out / "ckpt.pt")
+        if state is not None:
+            self.p = Progress(**state["progress"])
+        if self.p.done:
+            return  # run() writes "done" back if status.json lost it; nothing is loaded
+        write_status(self.out, "running", step=self.p.updates,
+                     phase="expert data")  # or waiting for it
         episodes = experts.load_or_collect(
             cfg, datasets_root(self.out), progress_bar,
-            on_episode=lambda i, n: write_status(self.out, "running", step=0, phase="expert data",
-                                                 collected=i, episodes=n))
+            on_episode=lambda i, n: write_status(self.out, "running", step=self.p.updates,
+                                                 phase="expert data", collected=i, episodes=n))
         self.train_eps, self.heldout = experts.split(cfg, episodes)
+        # Written before training, so a checkpoint always has it beside it.
+        first = len(self.train_eps)
+        atomic_write_text(self.out / "heldout.json", json.dumps(
+            {"dataset": str(datasets_root(self.out) / experts.dataset_key(self.cfg)),
+             "episodes": list(range(first, first + len(self.heldout)))}))
         self.baseline = mean_reward(self.train_eps)  # the constant predictor's reward
         self.agent = make_agent(cfg, episodes[0]["action"].shape[-1], self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
@@ -120,8 +134,6 @@ class OfflineTrainer:
             self.replay.add(ep)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
         self.metrics = Metrics()  # summed on the device, read at each evaluation
-        self.p = Progress()
-        state = checkpoint.load_latest(self.out / "ckpt.pt")
         if state is None:
             self.logger.truncate(0)
         else:
@@ -129,7 +141,6 @@ class OfflineTrainer:
             self.rng.bit_generator.state = state["rng"]
             torch.set_rng_state(state["torch_rng"])
             self.logger.truncate(state["metrics_offset"])
-            self.p = Progress(**state["progress"])
 
     def _update(self) -> None:
         batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))
@@ -158,8 +169,8 @@ class OfflineTrainer:
         from tqdm import tqdm
 
         o = self.cfg.offline
-        if self.p.done:
-            return {}
+        if self.p.done:  # finished: "done" stays (or is written back), nothing else
+            return keep_done(self.out, self.p.updates)
         last: dict[str, float] = {}
         self.heartbeat(self.p.updates, force=True)
         bar = tqdm(total=o.updates, initial=self.p.updates, disable=not self.progress_bar,
@@ -175,9 +186,5 @@ class OfflineTrainer:
                         bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
         finally:
             bar.close()
-        first = len(self.train_eps)
-        atomic_write_text(self.out / "heldout.json", json.dumps(
-            {"dataset": str(datasets_root(self.out) / experts.dataset_key(self.cfg)),
-             "episodes": list(range(first, first + len(self.heldout)))}))
         write_status(self.out, "done", step=self.p.updates, **last)
         return last

@@ -92,3 +92,85 @@ def hold_if_requested() -> None:
     path = os.environ.get(HOLD_ENV)
     while path and os.path.exists(path):
         time.sleep(0.1)
+
+
+def read_status(out: Path) -> dict | None:
+    """status.json as written, or None where it is missing or unreadable."""
+    try:
+        status = json.loads((Path(out) / "status.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def last_eval(out: Path) -> dict:
+    """The last evaluation row of a run's metrics.jsonl, less step and split ({} if none)."""
+    row: dict = {}
+    try:
+        with open(Path(out) / "metrics.jsonl") as f:
+            for line in f:
+                try:
+                    candidate = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(candidate, dict) and candidate.get("split") == "eval":
+                    row = candidate
+    except OSError:
+        return {}
+    return {k: v for k, v in row.items() if k not in ("step", "split")}
+
+
+def recorded_progress(out: Path) -> dict | None:
+    """The progress in a run's newest readable checkpoint (ckpt.pt, else ckpt.pt.prev), read
+    quietly; None where there is none."""
+    path = Path(out) / "ckpt.pt"
+    if not path.exists() and not Path(f"{path}.prev").exists():
+        return None
+    from agents import checkpoint
+
+    for candidate in (path, checkpoint.previous(path)):
+        try:
+            state = checkpoint.load(candidate)
+        except Exception:  # unreadable: try the older one
+            continue
+        if isinstance(state, dict) and isinstance(state.get("progress"), dict):
+            return state["progress"]
+    return None
+
+
+def keep_done(out: Path, step: int) -> dict:
+    """A finished run started again: its "done" status is left alone, or written back where
+    status.json was lost, damaged or knocked back. Returns its last evaluation."""
+    metrics = last_eval(out)
+    if (read_status(out) or {}).get("state") != "done":
+        write_status(out, "done", step=step, **metrics)
+    return metrics
+
+
+def repair(out: Path) -> dict | None:
+    """Where status.json is behind the run's own record, write it back from that record: a
+    run whose checkpoint says it finished is done (with its last evaluation from
+    metrics.jsonl); one whose status.json is lost or unreadable but that has a checkpoint is
+    interrupted at the checkpoint's step and resumes from it. Returns the status written, or
+    None where the record says nothing more (no readable checkpoint; already done)."""
+    status = read_status(out)
+    if status is not None and status.get("state") == "done":
+        return None
+    progress = recorded_progress(out)
+    if progress is None:
+        return None
+    step = int(progress.get("step", progress.get("updates", 0)))
+    if progress.get("done"):
+        fields = {"step": step, **last_eval(out), "repaired": "from its checkpoint"}
+        state = "done"
+    elif status is None:
+        fields = {"step": step, "error": f"status.json lost; resumes from its checkpoint at "
+                                         f"step {step}"}
+        state = "interrupted"
+    else:
+        return None
+    try:
+        write_status(out, state, **fields)
+    except OSError:  # a results tree this user cannot write: the state is still right
+        pass
+    return {"state": state, **fields}

@@ -21,14 +21,21 @@ from pathlib import Path
 import numpy as np
 
 from agents import checkpoint
-from agents.cli import Parser
+from agents.cli import Parser, flag_overrides
 from agents.config import Config, ConfigError, make_config
 from agents.learner import NonFiniteLossError
 from agents.logger import MetricsLogger
 from agents.metrics import Metrics
 from agents.replay import EpisodeBuilder
 from agents.rundir import check_config, set_threads
-from agents.status import Heartbeat, describe, hold_if_requested, status_on_error, write_status
+from agents.status import (
+    Heartbeat,
+    describe,
+    hold_if_requested,
+    keep_done,
+    status_on_error,
+    write_status,
+)
 
 
 @dataclass
@@ -149,8 +156,9 @@ class Trainer:
         from tqdm import tqdm
 
         cfg = self.cfg.train
-        if self.p.done:
-            return self._last_eval
+        if self.p.done:  # finished: "done" stays (or is written back), nothing else
+            self.envs.close()
+            return keep_done(self.out, self.p.step)
         self.heartbeat(self.p.step, force=True)
         bar = tqdm(total=cfg.steps, initial=self.p.step, disable=not self.progress_bar,
                    desc=f"{self.cfg.env.task} {self.cfg.weighting.name} s{cfg.seed}",
@@ -314,12 +322,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="metaworld/lever-pull",
                         help="metaworld/<task>, dmc/<domain>-<task> or atari/<game>")
-    parser.add_argument("--weighting", default="fixed",
-                        help="fixed, reward_only, observation_only, harmony, "
-                             "harmony_unrectified, harmony_fixed_dyn, uncertainty")
-    parser.add_argument("--agent", default="dreamerv2", help="dreamerv2 or dreamerv3 "
-                        "(atari/ tasks need dreamerv3); the same as --set model.agent=...")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weighting", help="fixed (default), reward_only, observation_only, "
+                        "harmony, harmony_unrectified, harmony_fixed_dyn, uncertainty; the "
+                        "same as --set weighting.name=...")
+    parser.add_argument("--agent", help="dreamerv2 (default) or dreamerv3 (atari/ tasks need "
+                        "dreamerv3); the same as --set model.agent=...")
+    parser.add_argument("--seed", type=int, help="0 by default; the same as --set train.seed")
     parser.add_argument("--preset", default="quick", help="smoke, quick or paper")
     parser.add_argument("--out", required=True, help="run directory (resumes if it exists)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -328,8 +336,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
     args = parser.parse_args(argv)
     if not args.out.strip():
         raise ConfigError("--out must name a run directory")
-    overrides = [f"model.agent={args.agent}", f"weighting.name={args.weighting}",
-                 f"train.seed={args.seed}", *args.overrides]
+    # An option and a --set of its key that disagree are an error, not a silent choice.
+    overrides = [*flag_overrides({"model.agent": ("--agent", args.agent),
+                                  "weighting.name": ("--weighting", args.weighting),
+                                  "train.seed": ("--seed", args.seed)}, args.overrides),
+                 *args.overrides]
     return make_config(args.preset, args.task, overrides), args
 
 

@@ -2,7 +2,10 @@
 
 Studies share runs (equal configs are one run), so two `study.run` commands started at once
 may both want the same run. A lock file in the run directory (flock) lets only one process
-train it; the other is told so and leaves the run alone.
+train it; the other is told so and leaves the run alone. The run's state is read again once
+the lock is held: a run another process finished meanwhile is not started again (its status
+would say "running" for a moment, and the report would count it twice), and a run whose
+checkpoint says done gets its lost or damaged status.json back without training.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ class RunBusyError(RuntimeError):
     """Another process holds this run; nothing was started or written."""
 
 
+class RunFinishedError(RunBusyError):
+    """Another process finished this run after this command planned it; nothing was written."""
+
+
 @contextmanager
 def run_lock(directory: Path) -> Iterator[None]:
     """Hold the run's lock for the block, or raise RunBusyError at once."""
@@ -38,7 +45,7 @@ def run_lock(directory: Path) -> Iterator[None]:
 
 def execute_run(run: Run, results: str, threads: int) -> dict:
     """Run (or resume) one run; its status.json records how it ended."""
-    from agents.status import describe, write_status
+    from agents.status import describe, last_eval, read_status, repair, write_status
     from agents.train import train
 
     for var in THREAD_VARS:
@@ -47,6 +54,14 @@ def execute_run(run: Run, results: str, threads: int) -> dict:
     directory = run_dir(Path(results), run)
     directory.mkdir(parents=True, exist_ok=True)
     with run_lock(directory):
+        if (read_status(directory) or {}).get("state") == "done":
+            raise RunFinishedError(f"run {directory.name} was finished by another process; "
+                                   "left as it is")
+        repaired = repair(directory)
+        if repaired and repaired["state"] == "done":  # status.json lost; the run was done
+            print(f"run {directory.name} was already finished; status.json written back "
+                  "from its checkpoint")
+            return last_eval(directory)
         write_provenance(directory, run)
         try:
             result = train(run.config, directory, progress_bar=False)

@@ -3,7 +3,9 @@
 A run's status.json is written by the run itself, so a run killed hard (SIGKILL, scancel, a
 time limit, the OOM killer, a lost node) leaves "running" behind. `reconcile` checks such a
 status against SLURM's accounting (sacct) for SLURM jobs, and against the recorded pid for
-local runs on this host, and says what really happened.
+local runs on this host, and says what really happened. A run whose checkpoint says it
+finished is done, however its process ended: `reconcile` never reports it interrupted or
+failed, and writes its "done" status back.
 """
 
 from __future__ import annotations
@@ -79,6 +81,19 @@ def slurm_log(directory: Path, job_id: str) -> Path:
 def reconcile(directory: Path, status: dict, slurm: dict[str, str]) -> RunState:
     """The true state of a run whose status.json says `status["state"]` in (running,
     interrupted); `slurm` holds sacct's states for the job ids recorded in such statuses."""
+    found = _reconcile(directory, status, slurm)
+    if found.state in ("interrupted", "failed"):
+        from agents.status import read_status, repair
+
+        repair(directory)  # its checkpoint says done: the process died after that
+        now = read_status(directory) or {}
+        if now.get("state") == "done":
+            return RunState("done", f"step {now.get('step', 0)} (finished; status.json written "
+                                    "back from its checkpoint)")
+    return found
+
+
+def _reconcile(directory: Path, status: dict, slurm: dict[str, str]) -> RunState:
     state = status.get("state")
     job = status.get("slurm_job_id")
     step = f"step {status.get('step', 0)}"

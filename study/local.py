@@ -19,12 +19,13 @@ import time
 from pathlib import Path
 
 from agents.lifetime import die_with_parent
-from study.executors import THREAD_VARS, RunBusyError, execute_run
+from study.executors import THREAD_VARS, RunBusyError, RunFinishedError, execute_run
 from study.grid import Run
 from study.results import read_status, run_dir
 
 EXIT_INTERRUPTED = 130
 EXIT_BUSY = 75  # another process holds the run (EX_TEMPFAIL)
+EXIT_FINISHED = 76  # another process finished the run after this command planned it
 STOP_GRACE_S = 30.0  # time a run gets to record its state before it is killed
 
 
@@ -60,6 +61,9 @@ def _child(run: Run, results: str, threads: int, cores: set[int]) -> None:
         execute_run(run, results, threads)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
+    except RunFinishedError as exc:
+        print(exc)
+        sys.exit(EXIT_FINISHED)
     except RunBusyError as exc:
         print(exc)
         sys.exit(EXIT_BUSY)
@@ -144,14 +148,17 @@ def _stop(procs: dict[str, mp.Process]) -> None:
 
 
 def _record_death(run: Run, results: Path, proc: mp.Process) -> str:
-    """A run killed without a word still says "running": record what happened to it."""
-    from agents.status import write_status
+    """A run killed without a word still says "running": record what happened to it (a run
+    whose checkpoint says it finished is done, whenever it died)."""
+    from agents.status import repair, write_status
 
     directory = run_dir(results, run)
     status = read_status(directory) or {}
     how = f"killed by {signal.Signals(-proc.exitcode).name}" if proc.exitcode < 0 else \
         f"exit code {proc.exitcode}"
-    if status.get("state") in (None, "running"):
+    if status.get("state") == "done" or (repair(directory) or {}).get("state") == "done":
+        return how
+    if status.get("state") in (None, "running", "pending"):
         write_status(directory, "interrupted", step=status.get("step", 0), pid=proc.pid,
                      error=f"worker process {how}")
     return how
@@ -193,6 +200,9 @@ def run_local(runs: list[Run], results: Path, workers: int, progress: bool = Tru
                 elif proc.exitcode == EXIT_BUSY:
                     outcome["elsewhere"] += 1
                     display.finished(f"skipped {name}: another process is training it")
+                elif proc.exitcode == EXIT_FINISHED:
+                    outcome["elsewhere"] += 1
+                    display.finished(f"skipped {name}: another process finished it")
                 elif proc.exitcode == 1:
                     outcome["failed"] += 1
                     detail = (read_status(run_dir(results, run)) or {}).get("error", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from study.executors import execute_run
+from study.executors import RunFinishedError, execute_run
 from study.grid import Run
 from study.results import run_dir, run_state
 
@@ -18,7 +18,10 @@ def _submitit_job():
         killed without the signal (scancel, preemption by requeue) resumes the same way."""
 
         def __call__(self, run: Run, results: str, threads: int) -> dict:
-            return execute_run(run, results, threads)
+            try:
+                return execute_run(run, results, threads)
+            except RunFinishedError:  # a requeued job, or another command, finished it
+                return {}
 
     return SlurmRun()
 

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from agents.cli import Parser
+from agents.status import read_status, repair
 from study.results import STATES, run_states
 
 
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = json.loads(index.read_text())["runs"]
     counts: Counter[str] = Counter()
     print(f"{'run id':<13} {'task':<28} {'weighting':<20} {'seed':>4}  {'state':<11} detail")
-    states = run_states([Path(args.results) / row["run_id"] for row in rows])
+    directories = [Path(args.results) / row["run_id"] for row in rows]
+    for directory in directories:
+        if read_status(directory) is None:  # lost or unreadable: rebuilt from the run's record
+            repair(directory)
+    states = run_states(directories)
     for row, (state, detail, _) in zip(rows, states, strict=True):
         counts[state] += 1
         print(f"{row['run_id']:<13} {row['task']:<28} {row['label']:<20} {row['seed']:>4}  "
