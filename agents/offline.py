@@ -140,7 +140,7 @@ class OfflineTrainer:
             self.agent.load_checkpoint_state(state["agent"])
             self.rng.bit_generator.state = state["rng"]
             torch.set_rng_state(state["torch_rng"])
-            self.logger.truncate(state["metrics_offset"])
+            self.logger.truncate(state["metrics_offset"], step=state["progress"]["updates"])
 
     def _update(self) -> None:
         batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))

@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from agents.logger import atomic_write_text
+from agents.status import repair
 from study.grid import Run, get_study
 from study.liveness import RunState, reconcile, sacct_states
 
@@ -45,7 +46,9 @@ def read_status(directory: Path) -> dict | None:
 def run_states(directories: list[Path]) -> list[RunState]:
     """The true state of each run: what its status.json says, checked against the scheduler
     (sacct) or the process table where it claims to be running (study.liveness)."""
-    statuses = [read_status(d) for d in directories]
+    # A lost or unreadable status.json is rebuilt from the run's record first (a finished
+    # run is done, not pending).
+    statuses = [read_status(d) or (repair(d) and read_status(d)) for d in directories]
     jobs = [s["slurm_job_id"] for s in statuses
             if s and s.get("slurm_job_id") and s.get("state") in ("running", "interrupted")]
     slurm = sacct_states(jobs)

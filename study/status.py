@@ -8,14 +8,13 @@ line of its log.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 from agents.cli import Parser
 from agents.status import read_status, repair
-from study.results import STATES, run_states
+from study.results import STATES, StudyIndexError, read_study_index, run_states
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,12 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("study")
     p.add_argument("--results", default="results")
     args = p.parse_args(argv)
-    index = Path(args.results) / "studies" / f"{args.study}.json"
-    if not index.exists():
+    try:
+        rows = read_study_index(Path(args.results), args.study)["runs"]
+    except FileNotFoundError:
         print(f"error: no runs recorded for study {args.study!r} in {args.results} "
               f"(run: python -m study.run {args.study})", file=sys.stderr)
         return 2
-    rows = json.loads(index.read_text())["runs"]
+    except StudyIndexError as exc:  # damaged: one line, with the command that rebuilds it
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     counts: Counter[str] = Counter()
     print(f"{'run id':<13} {'task':<28} {'weighting':<20} {'seed':>4}  {'state':<11} detail")
     directories = [Path(args.results) / row["run_id"] for row in rows]

@@ -144,3 +144,16 @@ def test_report_out_pointing_at_a_file(tmp_path):
     line = one_line(cli("study.report", "finding2", "--results", str(tmp_path), "--out",
                         "/sys/harmonydream-report", cwd=tmp_path), 1)
     assert "--out" in line
+
+
+def test_study_status_on_a_damaged_index_is_one_line(tmp_path):
+    """study.status reads the index through the same reader as study.report: a damaged one
+    is one line saying how to rebuild it, exit 1, not a traceback."""
+    index = tmp_path / "studies" / "finding1.json"
+    index.parent.mkdir(parents=True)
+    index.write_text("{not json")
+    proc = subprocess.run([sys.executable, "-m", "study.status", "finding1", "--results",
+                           str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--index-only" in lines[0], proc.stderr
