@@ -27,3 +27,13 @@ class Agent(Dreamer):
 
     def start_states(self, post, data: dict[str, torch.Tensor]) -> Start:
         return Start(post.deter, post.stoch, 1.0 - data["terminal"])
+
+    def finish_update(self) -> None:
+        """As the official SlowUpdater (jaxutils.py): its mix is 1 at its first call, so the
+        slow critic becomes a copy of the critic after the first update, then follows it by
+        target_fraction every target_every updates (tests/test_equivalence_v3.py)."""
+        if self.updates == 0:
+            self.behaviour.sync_target()
+            self.updates += 1
+            return
+        super().finish_update()
