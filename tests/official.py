@@ -34,9 +34,10 @@ HOW = ("official HarmonyDream code not found: clone github.com/thuml/HarmonyDrea
        "0a22e33) and set HD_OFFICIAL to it")
 
 
-def official_root() -> pathlib.Path | None:
+def official_root(marker: str = "wmlib-torch/wmlib") -> pathlib.Path | None:
+    """The official code's folder ($HD_OFFICIAL, else ../shared's), if it holds `marker`."""
     for root in (os.environ.get("HD_OFFICIAL"), HERE.parents[1] / "shared/official/HarmonyDream"):
-        if root and (pathlib.Path(root) / "wmlib-torch/wmlib").is_dir():
+        if root and (pathlib.Path(root) / marker).exists():
             return pathlib.Path(root)
     return None
 
@@ -142,14 +143,21 @@ _SITES = {"obs_step": "obs", "observe": "obs", "img_step": "img", "imagine": "im
           "policy": "act", "_act": "act"}
 
 
-def _site(kind: str) -> str:
-    """Which stream a draw belongs to, from the functions that lead to it."""
-    frame, where = sys._getframe(2), []
-    while frame is not None and len(where) < 2:
-        name = _SITES.get(frame.f_code.co_name)
+def call_path(names: dict[str, str], depth: int, skip: int = 3) -> list[str]:
+    """The first `depth` of `names`' values met walking out from the caller's caller (each
+    repeated run of one value counted once): where in the code a draw happens."""
+    frame, where = sys._getframe(skip), []
+    while frame is not None and len(where) < depth:
+        name = names.get(frame.f_code.co_name)
         if name and (not where or where[-1] != name):
             where.append(name)
         frame = frame.f_back
+    return where
+
+
+def _site(kind: str) -> str:
+    """Which stream a draw belongs to, from the functions that lead to it."""
+    where = call_path(_SITES, 2)
     if not where:
         return f"{kind} elsewhere"
     if where[:2] == ["img", "obs"]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pathlib
 import sys
 import types
 import warnings
@@ -36,9 +35,8 @@ import warnings
 import numpy as np
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-HOW = ("official HarmonyDream code not found: clone github.com/thuml/HarmonyDream (commit "
-       "0a22e33) and set HD_OFFICIAL to it")
+from tests.official import HOW, call_path, official_root
+
 JAX_HOW = ("jax missing for the official DreamerV3: pip install 'jax[cpu]==0.4.35' "
            "jaxlib==0.4.35 optax==0.2.3 tensorflow-probability==0.25.0")
 
@@ -47,16 +45,9 @@ SITES = ("latent in obs", "discarded prior", "latent in imagine", "action in ima
          "action in policy")
 
 
-def official_root() -> pathlib.Path | None:
-    for root in (os.environ.get("HD_OFFICIAL"), HERE.parents[1] / "shared/official/HarmonyDream"):
-        if root and (pathlib.Path(root) / "dreamerv3-jax/dreamerv3/agent.py").is_file():
-            return pathlib.Path(root)
-    return None
-
-
 def import_dreamerv3() -> types.SimpleNamespace:
     """The official dreamerv3 modules (skips the calling test where they cannot be imported)."""
-    root = official_root()
+    root = official_root("dreamerv3-jax/dreamerv3/agent.py")
     if root is None:
         pytest.skip(HOW)
     for name in ("jax", "optax", "tensorflow_probability", "ruamel.yaml"):
@@ -177,12 +168,7 @@ _SITE_NAMES = {"obs_step": "obs", "img_step": "img", "imagine": "imagine",
 
 def _site() -> str:
     """Which official draw this is, from the functions that lead to it."""
-    frame, where = sys._getframe(2), []
-    while frame is not None and len(where) < 3:
-        name = _SITE_NAMES.get(frame.f_code.co_name)
-        if name and (not where or where[-1] != name):
-            where.append(name)
-        frame = frame.f_back
+    where = call_path(_SITE_NAMES, 3)
     if where[:1] == ["obs"]:
         return "latent in obs"
     if where[:2] == ["img", "obs"]:
