@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from agents.logger import atomic_write_text
+from agents.logger import atomic_write_text, parse_row
 
 # Fault-injection hook for tests and debugging: while the file this names exists, a run pauses
 # right after each checkpoint (so a test can cancel, requeue or kill it at a known point).
@@ -109,11 +109,8 @@ def last_eval(out: Path) -> dict:
     try:
         with open(Path(out) / "metrics.jsonl") as f:
             for line in f:
-                try:
-                    candidate = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(candidate, dict) and candidate.get("split") == "eval":
+                candidate = parse_row(line)  # damaged lines and non-rows skipped
+                if candidate is not None and candidate.get("split") == "eval":
                     row = candidate
     except OSError:
         return {}
