@@ -150,6 +150,13 @@ class TrainConfig:
     eval_offset: int = 0  # first evaluation at this env step, then every eval_every after it
     eval_initial: bool = True  # False: skip the evaluation at eval_offset (DreamerV3's Atari)
     eval_episodes: int = 10
+    # 0: the run collects whole episodes (one per env), evaluates between them and ends after
+    # the episode that passes `steps`. > 0: it checks for evaluation and the end every `chunk`
+    # env steps, mid-episode, and evaluates in envs of its own, as DreamerV3's train_eval does
+    # (chunks of 100 agent steps): evaluations land on the first chunk boundary at or past
+    # each grid point (on it, when the grid is whole chunks) and the run ends at the first
+    # boundary at or past `steps`, without a last evaluation.
+    chunk: int = 0
     log_every: int = 1_000  # env steps between training-metric rows
     checkpoint_every: int = 10_000  # env steps; checkpoints land on episode boundaries
     device: str = "auto"  # auto | cpu | cuda
@@ -264,6 +271,7 @@ PAPER_ATARI = {
     "train.eval_every": 20_000,
     "train.eval_episodes": 100,
     "train.eval_initial": False,
+    "train.chunk": 400,  # 100 agent steps
     "train.log_every": 4_000,
     "train.checkpoint_every": 20_000,
 }
@@ -539,6 +547,10 @@ def validate(cfg: Config) -> None:
         need(t.prefill <= t.steps,
              f"train.prefill ({t.prefill}) > train.steps ({t.steps}): the run would end "
              "during prefill, with no update; lower train.prefill or raise train.steps")
+        step = cfg.env.num_envs * cfg.env.action_repeat  # env steps per step of the pool
+        need(t.chunk >= 0, f"train.chunk must be >= 0, got {t.chunk}")
+        need(t.chunk % step == 0, f"train.chunk ({t.chunk}) must be a multiple of "
+             f"env.num_envs x env.action_repeat ({step})")
         need(t.pretrain > 0 or t.steps - t.prefill >= t.train_every,
              f"train.steps - train.prefill ({t.steps - t.prefill}) < train.train_every "
              f"({t.train_every}) with train.pretrain=0: the run would make no update")
@@ -586,7 +598,7 @@ EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"))  # same run ei
 # Fields added after runs existed, at the value that computes what those runs computed: left
 # out of the identity at that value, so a finished run keeps its id (and is not run again)
 # when the toolkit grows a switch it did not use.
-LATER_KEYS = {("train", "overlap"): False}
+LATER_KEYS = {("train", "overlap"): False, ("train", "chunk"): 0}
 
 
 def identity(cfg: Config) -> dict[str, Any]:

@@ -94,8 +94,10 @@ class Trainer:
         set_threads(cfg.train.threads)
         torch.manual_seed(cfg.train.seed)
         e = cfg.env
-        self.envs = EnvPool(EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat,
-                                    e.camera, e.render), e.num_envs)
+        self.spec = EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
+                            e.render)
+        self.envs = EnvPool(self.spec, e.num_envs)
+        self.eval_envs = None  # chunked runs evaluate in envs of their own, made when first due
         self.agent = make_agent(cfg, self.envs.action_dim, self.device)
         self.rng = np.random.default_rng(cfg.train.seed)
         self.replay = Replay(self.out / "replay", cfg.replay.capacity, cfg.replay.seq_len,
@@ -170,6 +172,8 @@ class Trainer:
         finally:
             bar.close()
             self.envs.close()
+            if self.eval_envs is not None:
+                self.eval_envs.close()
         write_status(self.out, "done", step=self.p.step, **self._last_eval)
         return self._last_eval
 
@@ -177,7 +181,8 @@ class Trainer:
         cfg = self.cfg.train
         while not self.p.done:
             self.collect_round(bar)
-            if self.p.step >= self.p.next_eval or self.p.step >= cfg.steps:
+            # Chunked runs evaluate between chunks (collect_round), not at the end.
+            if not cfg.chunk and (self.p.step >= self.p.next_eval or self.p.step >= cfg.steps):
                 self._evaluate()
                 bar.set_postfix(self._postfix(), refresh=False)
             self.p.done = self.p.step >= cfg.steps
@@ -199,9 +204,11 @@ class Trainer:
         """One episode in each env of `seeds` ({env index: reset seed}), stepped together;
         `policy(images [m, H, W, 3], state) -> (actions [m, A], state)` acts for all m of
         them at once (finished envs keep their last frame; their actions are dropped).
-        Returns each env's episode arrays."""
+        `on_step(live)` returning True stops the round mid-episode.
+        Returns each finished env's episode arrays."""
+        envs = self.envs if track else self._eval_pool()
         order = sorted(seeds)
-        obs = {i: o for i, (o, _) in self.envs.reset(seeds).items()}
+        obs = {i: o for i, (o, _) in envs.reset(seeds).items()}
         episodes = {i: EpisodeBuilder(obs[i], self.envs.action_dim) for i in order}
         if track:  # training episodes: replay may sample them while they run
             self.replay.track(list(episodes.values()))
@@ -209,16 +216,28 @@ class Trainer:
         while active:
             actions, state = policy(np.stack([obs[i]["image"] for i in order]), state)
             live = [i for i in order if i in active]
-            steps = self.envs.step({i: actions[order.index(i)] for i in live})
+            steps = envs.step({i: actions[order.index(i)] for i in live})
             for i, (o, reward, terminated, truncated, info) in steps.items():
                 obs[i] = o
                 episodes[i].add(o, actions[order.index(i)], reward, info["success"], terminated)
                 if terminated or truncated:
                     active.discard(i)
-            on_step(len(live))
+            if on_step(len(live)):
+                break
         if track:
             self.replay.track([])
-        return {i: episodes[i].arrays() for i in order}
+        return {i: episodes[i].arrays() for i in order if i not in active}
+
+    def _eval_pool(self):
+        """The envs evaluation runs in: the training envs, or (chunked runs, whose training
+        episodes stay open across an evaluation) a pool of their own."""
+        from agents.envs.parallel import EnvPool
+
+        if not self.cfg.train.chunk:
+            return self.envs
+        if self.eval_envs is None:
+            self.eval_envs = EnvPool(self.spec, self.envs.n)
+        return self.eval_envs
 
     def _explore(self, images: np.ndarray, state):
         """Random actions during prefill, then the exploring policy."""
@@ -238,11 +257,12 @@ class Trainer:
 
     def collect_round(self, bar) -> None:
         """One episode per env (N at once), stored in env order; train at the update ratio,
-        which counts env steps summed over all envs."""
+        which counts env steps summed over all envs. A chunked run evaluates at chunk
+        boundaries and stops at `steps` mid-round (the unfinished episodes are dropped)."""
         cfg, n = self.cfg.train, self.envs.n
         episode_round = self.p.episodes // n
 
-        def on_step(live: int) -> None:
+        def on_step(live: int) -> bool:
             self.p.step += live * self.envs.action_repeat
             bar.update(live * self.envs.action_repeat)
             self.heartbeat(self.p.step)
@@ -255,6 +275,12 @@ class Trainer:
                                         "updates": self.agent.updates,
                                         "policy_lag": self.agent.policy_lag})
                 bar.set_postfix(self._postfix(), refresh=False)
+            if not cfg.chunk or self.p.step % cfg.chunk:
+                return False
+            if self.p.step >= self.p.next_eval and self.p.step < cfg.steps:
+                self._evaluate()
+                bar.set_postfix(self._postfix(), refresh=False)
+            return self.p.step >= cfg.steps
 
         seeds = {i: episode_seed(cfg.seed, 0, i, episode_round) for i in range(n)}
         for ep in self._run_episodes(seeds, self._explore, on_step, track=True).values():
@@ -286,7 +312,7 @@ class Trainer:
         self.metrics.add(self.agent.update(batch, self.p.step))
 
     def _evaluate(self) -> None:
-        """`eval_episodes` greedy episodes, up to N at a time across the envs."""
+        """`eval_episodes` evaluation episodes (behaviour.eval_greedy), up to N at a time."""
         cfg, n = self.cfg.train, self.envs.n
         self.agent.refresh_acting()  # evaluate the weights as trained so far (no lag)
         first = self.p.evals * cfg.eval_episodes

@@ -98,13 +98,15 @@ HARMONY = ("harmony", "harmony", {})
 # atari100k: DreamerV3 vs DreamerV3 + HarmonyDream on the real ALE. paper is the official
 # atari100k config (agents/config.py PAPER_V3, PAPER_ATARI): 26 games x 2 x 5 seeds, 101K
 # agent steps and 101K updates per run, a SLURM job each. The laptop scales are labelled
-# reduced: quick is the small quick model at batch 8 x 32 for 5K agent steps (20K frames, the
-# references' first checkpoint) with one update per 10 agent steps (about 450 updates after a
-# 2K-frame prefill, at 2-4 s each on one core measured beside other jobs: 20-35 min per run);
+# reduced: quick is the small quick model at batch 8 x 32, evaluated at 5K agent steps (20K
+# frames, the references' first checkpoint; the run goes one 100-step chunk past it, as the
+# official 101K runs go past their last evaluation at 100K) with one update per 10 agent steps
+# (about 460 updates after a 2K-frame prefill, at 2-4 s each on one core measured beside other
+# jobs: 20-35 min per run);
 # smoke checks the pipeline in under a minute per run.
 ATARI = {"smoke": {"model.agent": "dreamerv3"},
          "quick": {"model.agent": "dreamerv3", "replay.batch_size": "8", "replay.seq_len": "32",
-                   "train.steps": "20000", "train.prefill": "2000", "train.pretrain": "10",
+                   "train.steps": "20400", "train.prefill": "2000", "train.pretrain": "10",
                    "train.train_every": "40", "train.eval_every": "10000",
                    "train.eval_episodes": "5", "train.log_every": "2000",
                    "train.checkpoint_every": "4000"},

@@ -703,6 +703,9 @@ def test_schedule_and_settings_are_the_official_config(off):
     assert t.eval_every == c.run.eval_every * repeat == 20_000
     assert t.eval_initial == c.run.eval_initial is False and t.eval_offset == 0
     assert t.eval_episodes == c.run.eval_eps == 100
+    # train_eval drives the train env 100 agent steps at a time and checks for evaluation
+    # (in an env of its own) between those chunks; the run ends at exactly `steps`.
+    assert t.chunk == 100 * repeat
     prefill = official_prefill(c)
     assert t.prefill == prefill * repeat == 4_400
     grid = list(range(t.eval_offset + t.eval_every, t.steps + 1, t.eval_every))

@@ -66,8 +66,8 @@ def test_resume_after_sigkill(tmp_path, num_envs, task, steps):
     # After the first checkpoint most of the run remains, seconds of work, so the kill half
     # a second later lands mid-run.
     envs = ("--set", f"env.num_envs={num_envs}", "--set", f"train.steps={steps}")
-    if task.startswith("atari/"):
-        envs += ("--agent", "dreamerv3")
+    if task.startswith("atari/"):  # chunked (100 agent steps): evaluations on its grid
+        envs += ("--agent", "dreamerv3", "--set", "train.eval_every=400")
     command = functools.partial(cli, task=task)
     subprocess.run(command(ref, *envs), check=True, capture_output=True, timeout=600)
     expected = read_metrics(ref)
@@ -125,3 +125,32 @@ def test_eval_offset_puts_evaluations_on_a_shifted_grid(tmp_path):
     train(cfg, tmp_path / "run", progress_bar=False)
     evals = read_metrics(tmp_path / "run").query("split == 'eval'")["step"].tolist()
     assert evals == [50, 150, 200]  # offset + k * every, and the end of the run
+
+
+def test_chunked_run_evaluates_on_its_grid_and_ends_at_steps(tmp_path):
+    """train.chunk (DreamerV3's train_eval): evaluation between chunks, mid-episode, in envs of
+    its own, so the training episodes run on through it; the run stops at exactly `steps`."""
+    out = tmp_path / "run"
+    cfg = make_config("smoke", DMC, [*FAST, "env.episode_length=80", "train.chunk=50",
+                                     "train.eval_initial=false"])
+    train(cfg, out, progress_bar=False)
+    df = read_metrics(out)
+    assert df.query("split == 'eval'")["step"].tolist() == [50, 100, 150]  # none at the end
+    episodes = df.query("split == 'episode'")
+    assert episodes["step"].tolist() == [80, 160]  # the one cut at 200 is dropped
+    assert (episodes["length"] == 80).all()  # evaluation did not cut them short
+    assert checkpoint.load(out / "ckpt.pt")["progress"]["step"] == 200
+    assert len(list((out / "replay").glob("ep_*.npz"))) == 2
+    # Whole-episode runs wait for the episode to end: evaluations come late, the run overshoots.
+    whole = make_config("smoke", DMC, [*FAST, "env.episode_length=80",
+                                       "train.eval_initial=false"])
+    train(whole, tmp_path / "whole", progress_bar=False)
+    assert read_metrics(tmp_path / "whole").query("split == 'eval'")["step"].tolist() == [
+        80, 160, 240]
+
+
+def test_chunk_must_fit_the_schedule():
+    from agents.config import ConfigError
+
+    with pytest.raises(ConfigError, match="train.chunk"):
+        make_config("smoke", DMC, [*FAST, "train.chunk=25"])  # odd at action repeat 2
