@@ -158,6 +158,9 @@ class TrainConfig:
     # boundary at or past `steps`, without a last evaluation.
     chunk: int = 0
     log_every: int = 1_000  # env steps between training-metric rows
+    # World-model updates between measurements of each weighted loss's gradient norm on the
+    # shared parameters (gradnorm_obs/rew/dyn; agents/gradients.py); 0: never.
+    probe_every: int = 50
     checkpoint_every: int = 10_000  # env steps; checkpoints land on episode boundaries
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA only)
@@ -532,6 +535,7 @@ def validate(cfg: Config) -> None:
          f"train.seed must be in [0, 2^32 - 1] (it seeds numpy, torch and the envs), "
          f"got {cfg.train.seed}")
     need(cfg.train.prefill >= 0 and cfg.train.pretrain >= 0, "train.prefill/pretrain must be >= 0")
+    need(cfg.train.probe_every >= 0, f"train.probe_every must be >= 0, got {cfg.train.probe_every}")
     need(0 <= cfg.train.eval_offset < cfg.train.eval_every,
          "train.eval_offset must be in [0, train.eval_every)")
     need(0 < cfg.behaviour.discount <= 1, "behaviour.discount must be in (0, 1]")
@@ -592,7 +596,8 @@ def validate(cfg: Config) -> None:
 
 
 # How a run is executed, not what it computes: not part of a run's identity.
-EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"))  # same run either way
+# Same run either way (a probe restores the random state it used).
+EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "probe_every"))
 
 
 # Fields added after runs existed, at the value that computes what those runs computed: left

@@ -205,8 +205,9 @@ class Dreamer(Learner):
             wm_loss, logs, post = self.wm.loss(data)
         if not self.graphs:
             check_finite(logs, wm_loss, step)
-        logs["grad_norm_model"] = self.step("model", wm_loss, self.wm.parameters(),
-                                            self.cfg.model.clip)
+        clip = self.cfg.model.clip
+        logs["grad_norm_model"] = self.step("model", wm_loss, self.wm.parameters(), clip)
+        logs["clipped_model"] = (logs["grad_norm_model"] > clip).float()  # mean: the share
         return logs, self.start_states(post, data)
 
     def update_behaviour(self, start) -> dict[str, torch.Tensor]:
@@ -218,6 +219,8 @@ class Dreamer(Learner):
                                             self.behaviour.actor.parameters(), b.clip)
         logs["grad_norm_critic"] = self.step("critic", critic_loss,
                                              self.behaviour.critic.parameters(), b.clip)
+        for name in ("actor", "critic"):
+            logs[f"clipped_{name}"] = (logs[f"grad_norm_{name}"] > b.clip).float()
         return logs
 
     def _update(self, data: dict[str, torch.Tensor], step: int = -1) -> dict:
@@ -235,6 +238,7 @@ class Dreamer(Learner):
                        ) -> dict[str, torch.Tensor | float]:
         """`update` on a batch already on the device."""
         self.refresh_acting()  # with train.overlap: acting keeps the weights before this update
+        probes = self.probe(data) if self._probe_due(self.updates) else {}
         if self.graphs:
             if self._update_graph is None:
                 self._update_graph = CapturedStep(self._update)
@@ -243,7 +247,26 @@ class Dreamer(Learner):
             logs = self._update(data, step)
         self.scaler.update()
         self.finish_update()
-        return logs
+        return {**logs, **probes}
+
+    def _probe_due(self, updates: int) -> bool:
+        every = self.cfg.train.probe_every
+        return every > 0 and updates % every == 0
+
+    def probe(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each weighted world-model loss's gradient norm on the shared parameters (encoder
+        and RSSM; agents/gradients.py), from a forward pass of its own on the update's batch.
+        The random state is restored after it, so a probed run computes what an unprobed one
+        does (on CUDA with graphs only the CPU's: a graph's generator is not reset)."""
+        shared = [*self.wm.encoder.parameters(), *self.wm.rssm.parameters()]
+        devices = [self.device] if self.device.type == "cuda" and not self.graphs else []
+        with torch.random.fork_rng(devices=devices), self.autocast():
+            self.wm.weighting.probe = shared
+            try:
+                logs = self.wm.loss(data)[1]
+            finally:
+                self.wm.weighting.probe = None
+        return {k: v.detach() for k, v in logs.items() if k.startswith("gradnorm_")}
 
     def finish_update(self) -> None:
         """Count the update; the slow critic follows after updates 1, 1 + every, 1 + 2 every,
@@ -254,12 +277,14 @@ class Dreamer(Learner):
 
     def train_world_model(self, data: dict[str, torch.Tensor], step: int = -1
                           ) -> dict[str, torch.Tensor | float]:
-        """A world-model step alone (the offline diagnostics), graphed as `update` is."""
+        """A world-model step alone (the offline diagnostics; `step` counts them), graphed as
+        `update` is."""
+        probes = self.probe(data) if step >= 0 and self._probe_due(step) else {}
         if not self.graphs:
-            return self.update_world_model(data, step)[0]
+            return {**self.update_world_model(data, step)[0], **probes}
         if self._wm_graph is None:
             self._wm_graph = CapturedStep(lambda d: self.update_world_model(d)[0])
-        return self._wm_graph(data)
+        return {**self._wm_graph(data), **probes}
 
     def _acting_parts(self) -> tuple[nn.Module, nn.Module]:
         """The world model and behaviour acting reads (with train.overlap: their copies)."""

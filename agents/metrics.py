@@ -16,35 +16,41 @@ from agents.learner import NonFiniteLossError
 
 
 class Metrics:
+    """Running sums of update metrics. Updates may log different name sets (a probed update
+    adds its gradient norms): each set keeps its own stacked sum, and a metric's mean is over
+    the updates that logged it."""
+
     def __init__(self):
         self.reset()
 
     def reset(self) -> None:
-        self._names: tuple[str, ...] = ()
-        self._sum: torch.Tensor | None = None
-        self._floats: dict[str, float] = {}
+        self._sums: dict[tuple[str, ...], list] = {}  # names -> [stacked sum, updates]
+        self._floats: dict[str, list[float]] = {}  # name -> [sum, updates]
         self.count = 0
 
     def add(self, logs: dict[str, torch.Tensor | float]) -> None:
         names = tuple(k for k, v in logs.items() if isinstance(v, torch.Tensor))
         values = torch.stack([logs[k].detach().float().reshape(()) for k in names])
-        if self._sum is None:
-            self._names, self._sum = names, torch.zeros_like(values)
-        elif names != self._names:
-            raise ValueError(f"metrics changed from {self._names} to {names}")
-        self._sum += values
+        if names in self._sums:
+            self._sums[names][0] += values
+            self._sums[names][1] += 1
+        else:
+            self._sums[names] = [values.clone(), 1]
         for k, v in logs.items():
             if not isinstance(v, torch.Tensor):
-                self._floats[k] = self._floats.get(k, 0.0) + float(v)
+                acc = self._floats.setdefault(k, [0.0, 0])
+                acc[0], acc[1] = acc[0] + float(v), acc[1] + 1
         self.count += 1
 
     def means(self) -> dict[str, float]:
-        """Mean of every metric since the last reset (one device-to-host copy)."""
-        if not self.count:
-            return {}
-        out = dict(zip(self._names, (self._sum / self.count).tolist(), strict=True))
-        out.update({k: v / self.count for k, v in self._floats.items()})
-        return out
+        """Mean of every metric since the last reset (one device-to-host copy per name set)."""
+        totals: dict[str, list[float]] = {}
+        for names, (total, count) in self._sums.items():
+            for k, v in zip(names, total.tolist(), strict=True):
+                acc = totals.setdefault(k, [0.0, 0])
+                acc[0], acc[1] = acc[0] + v, acc[1] + count
+        totals.update(self._floats)
+        return {k: v / n for k, (v, n) in totals.items()}
 
     def drain(self, check_at: int | None = None) -> dict[str, float]:
         """`means()`, then reset; with `check_at` (a step), `check_finite` on the same read."""

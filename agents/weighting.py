@@ -21,6 +21,8 @@ import math
 import torch
 from torch import nn
 
+from agents.gradients import gradient_norms
+
 LOSSES = ("obs", "rew", "dyn")
 
 
@@ -30,6 +32,9 @@ class Weighting(nn.Module):
     #: Per-loss base scale (multiplies the weight) and regulariser share; missing: 1.
     base: dict[str, float] = {}
     reg: dict[str, float] = {}
+    #: Parameters to measure each weighted loss's gradient norm on (agents/gradients.py), set
+    #: for a probe's forward pass only; None: nothing is measured.
+    probe: list[torch.Tensor] | None = None
 
     def weights(self) -> dict[str, torch.Tensor | float]:
         raise NotImplementedError
@@ -47,6 +52,8 @@ class Weighting(nn.Module):
         logs = {f"loss_{k}": losses[k].detach() for k in LOSSES}
         logs.update({f"weight_{k}": detach(weights[k]) for k in LOSSES})
         logs.update({f"s_{k}": v.detach() for k, v in learned.items()})
+        if self.probe is not None:
+            logs.update(gradient_norms({k: weights[k] * losses[k] for k in LOSSES}, self.probe))
         return total, logs
 
     def named_scalars(self) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@ returns a matplotlib Figure. `save` writes PNG and PDF side by side."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -53,7 +54,10 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
     tasks = sorted(set(curves["task"]), key=lambda t: (t == "all tasks", t))
     ncols = min(ncols, len(tasks))
     nrows = -(-len(tasks) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    # Constrained layout keeps the legend (outside, below the panels) off the axes and their
+    # labels, at one panel as at many.
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(4 * ncols, 6), 3.2 * nrows + 0.6),
+                             squeeze=False, layout="constrained")
     colours = _palette(methods)
     for ax, task in zip(axes.flat, tasks, strict=False):
         for m in methods:
@@ -71,7 +75,7 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
             ax.fill_between(band["step"], band["lo"], band["hi"], color=grey, alpha=0.12)
         ax.set_title(_short(task))
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(textwrap.fill(ylabel, 32))  # a long label would outgrow the panel
         ax.xaxis.set_major_formatter(_THOUSANDS)  # 150K, not 150000 running into its neighbour
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
@@ -80,9 +84,9 @@ def learning_curves(curves: pd.DataFrame, ylabel: str, methods: list[str] | None
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(lab, h)
     handles, labels = list(seen.values()), list(seen)
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 4),
-               bbox_to_anchor=(0.5, 1.06), frameon=False)
-    fig.tight_layout()
+    width = fig.get_figwidth()
+    fig.legend(handles, labels, loc="outside lower center", frameon=False,
+               ncol=max(1, min(len(labels), int(width // 3))))
     return fig
 
 

@@ -350,3 +350,26 @@ def test_balance_measures_how_far_the_harmonizers_got():
     assert "obs: s +5.99 vs balance +5.99 (100% of the way" in balance.sentence(b.reset_index())
     # DreamerV3's KL pair counts its regulariser 5/6: a larger sigma* for the same loss.
     assert rectified_optimum(2.0, 5 / 6) > rectified_optimum(2.0)
+
+
+@pytest.mark.parametrize("tasks", [1, 3])
+def test_learning_curve_legend_overlaps_no_panel(tasks):
+    """The legend sits outside every panel and its labels, at one task as at three (a
+    one-panel figure once had the legend over its y label)."""
+    from analyses import summary
+
+    frames = []
+    for k in range(tasks):
+        t = long_table("reward_rmse_horizon", {"w_r=1": np.ones(3), "w_r=100": np.ones(3)})
+        t["task"] = f"metaworld/task-{k}"
+        frames.append(t)
+    s = summary.summarise(pd.concat(frames), reps=100)
+    fig = figures.learning_curves(s.curves, "horizon reward RMSE, a long axis label",
+                                  s.methods, baseline={c: 1.0 for c in set(s.curves["task"])})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    for ax in fig.axes:
+        if ax.get_visible() and ax.axison:
+            assert not legend.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
+    assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width  # inside the canvas

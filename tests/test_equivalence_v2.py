@@ -51,7 +51,10 @@ def build(off, pair: str, weighting: str = "fixed", seed: int = 0):
     sets, updates = WEIGHTINGS[weighting]
     torch.manual_seed(seed)
     theirs = official_agent(off, official_config(off, pair, updates), actions)
-    ours = Agent(make_config("paper", task, sets), actions, torch.device("cpu"))
+    # No gradient probe: its forward pass would draw from the shared noise stream (it only
+    # observes; tests/test_gradients.py checks that a probed run computes the same).
+    ours = Agent(make_config("paper", task, [*sets, "train.probe_every=0"]), actions,
+                 torch.device("cpu"))
     pairs = matched_parameters(theirs, ours, ours.cfg.model.mlp_layers)
     with torch.no_grad():
         for a, b in pairs.values():

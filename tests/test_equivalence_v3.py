@@ -334,7 +334,7 @@ def build(theirs, weighting: str):
     fresh optimisers and no updates."""
     harmony = WEIGHTINGS[weighting]
     if weighting not in _OURS:
-        sets = ["model.agent=dreamerv3", "model.init=torch"] + (
+        sets = ["model.agent=dreamerv3", "model.init=torch", "train.probe_every=0"] + (
             ["weighting.name=harmony"] if harmony else [])
         _OURS[weighting] = Agent(make_config("paper", TASK, sets), A, torch.device("cpu"))
     ours = _OURS[weighting]
