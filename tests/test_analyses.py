@@ -373,3 +373,24 @@ def test_learning_curve_legend_overlaps_no_panel(tasks):
         if ax.get_visible() and ax.axison:
             assert not legend.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
     assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width  # inside the canvas
+
+
+def test_domination_table_reads_the_probe_metrics():
+    from analyses import gradients
+
+    rows = []
+    for label, rew in (("w_r=1", 1.0), ("w_r=100", 100.0)):
+        for seed in (0, 1):
+            for step, clipped in ((100, 0.0), (200, 1.0)):
+                for metric, value in (("gradnorm_obs", 50.0), ("gradnorm_rew", rew),
+                                      ("gradnorm_dyn", 5.0), ("clipped_model", clipped),
+                                      ("loss_obs", 9.0)):
+                    rows.append({"label": label, "task": "metaworld/lever-pull", "seed": seed,
+                                 "run_id": f"{label}-{seed}", "step": step, "split": "train",
+                                 "metric": metric, "value": value})
+    table = gradients.domination(pd.DataFrame(rows)).set_index("label")
+    assert table.loc["w_r=1", "rew_over_obs"] == pytest.approx(0.02)
+    assert table.loc["w_r=100", "rew_over_obs"] == pytest.approx(2.0)
+    assert table.loc["w_r=1", "clipped_model"] == 0.5 and table.loc["w_r=1", "seeds"] == 2
+    empty = pd.DataFrame(rows).query("metric == 'loss_obs'")
+    assert gradients.domination(empty).empty  # runs from before the probe

@@ -1,0 +1,41 @@
+"""Which loss drives the shared representation, per method: the weighted losses' gradient
+norms on the encoder and RSSM (gradnorm_obs/rew/dyn, logged every `train.probe_every`
+updates) and the share of world-model updates whose global gradient norm the clip cut.
+
+The paper's argument is that with w_o = w_r = w_d = 1 the observation term dominates; these
+tables show by how much, and whether a higher w_r or HarmonyDream changes that. Runs from
+before the probe existed have none of these metrics and are left out.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+TERMS = ("obs", "rew", "dyn")
+
+
+def per_run(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (label, task, seed, run_id): each metric's mean over the run's train rows
+    (gradient norms and clipped shares are already means over their log interval)."""
+    metrics = [f"gradnorm_{t}" for t in TERMS] + ["clipped_model", "grad_norm_model"]
+    train = table[(table["split"] == "train") & table["metric"].isin(metrics)]
+    if train.empty:
+        return pd.DataFrame(columns=["label", "task", "seed", "run_id", *metrics])
+    wide = train.pivot_table(index=["label", "task", "seed", "run_id"], columns="metric",
+                             values="value", aggfunc="mean").reset_index()
+    wide.columns.name = None
+    return wide
+
+
+def domination(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (label, task): mean over seeds of each gradient norm, the reward-to-observation
+    ratio of the gradient norms (< 1: observation dominates), and the clipped share."""
+    runs = per_run(table)
+    if runs.empty:
+        return runs
+    if {"gradnorm_obs", "gradnorm_rew"} <= set(runs):
+        runs["rew_over_obs"] = runs["gradnorm_rew"] / runs["gradnorm_obs"]
+    out = runs.drop(columns=["run_id"]).groupby(["label", "task"], sort=False).agg(
+        "mean", numeric_only=True)
+    out["seeds"] = runs.groupby(["label", "task"], sort=False)["seed"].nunique()
+    return out.drop(columns=["seed"]).reset_index()
