@@ -5,7 +5,7 @@ ones are retried only with --retry-failed.
 
 Executors: `local` (default; a pool of worker processes) or `slurm` (a submitit job array;
 returns once the jobs are queued unless --wait). SLURM options come from --partition/--time/...
-or a JSON profile (`--profile slurm/profiles/default.json`); options given on the command line
+or a JSON profile (`--profile slurm/profiles/local.json`); options given on the command line
 win. Jobs get `--signal` before their time limit and requeue, resuming from the checkpoint.
 """
 

@@ -59,7 +59,7 @@ OFFLINE = {
               "offline.updates": "600", "offline.eval_every": "200", "replay.batch_size": "8"},
     # gpu (one H100; not yet run: no GPU was lent since it was added): 10K updates at batch
     # 16 x 50, long enough for HarmonyDream's s_i to approach their balance (s_obs near
-    # log L_obs) where 300-1,500 updates left them within 0.25 of 0 (README). At the eager
+    # log L_obs) where 300-1,500 updates left them within 0.25 of 0 (docs/results.md). At the eager
     # update's ~0.23 s (launch-bound) one run is ~40 min; fitting a study into 30 minutes
     # needs several runs per GPU (--workers K) or the CUDA-graph update of the speed issue.
     "gpu": {"train.mode": "offline", "offline.episodes": "40", "offline.heldout": "8",
