@@ -181,8 +181,9 @@ SCALES = {
 
 
 def scale_note(index: dict, table: pd.DataFrame) -> str:
-    """One Markdown line: which preset produced these numbers and how many of the grid's
-    runs (distinct runs of the configuration the table holds) finished."""
+    """Markdown: which preset produced these numbers and how many of the grid's runs
+    (distinct runs of the configuration the table holds) finished, after a heading saying so
+    where the runs are offline world-model diagnostics."""
     done = table["run_id"].nunique()
     loaded = set(table["run_id"])
     variants = {_variant(index, r) for r in index["runs"] if r["run_id"] in loaded}
@@ -193,5 +194,12 @@ def scale_note(index: dict, table: pd.DataFrame) -> str:
     scale = (index.get("scales", {}).get(preset)
              or (index.get("scale") if preset == index.get("preset") else None)
              or SCALES.get(preset, "an unknown preset"))
-    return (f"**Preset `{preset}`**: {done} of {len(grid)} runs of the grid finished. "
+    modes = {r.get("mode") for r in index["runs"] if r["run_id"] in loaded}
+    line = (f"**Preset `{preset}`**: {done} of {len(grid)} runs of the grid finished. "
             f"These numbers come from {scale}.")
+    if "offline" in modes:  # said first, as a heading: these are not RL runs
+        which = "These runs are" if modes == {"offline"} else "Some of these runs are"
+        line = (f"### Offline world-model diagnostics, not reinforcement learning\n\n{which} "
+                "world models trained on scripted-expert data and scored on held-out episodes; "
+                "the `paper` preset runs the RL loop the paper's claims are about.\n\n" + line)
+    return line

@@ -55,9 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_grid(runs, results: Path) -> None:
-    print(f"{'run id':<13} {'task':<28} {'weighting':<20} {'seed':>4}  status")
+    print(f"{'run id':<13} {'task':<28} {'weighting':<20} {'seed':>4}  {'mode':<8} status")
     for run, st in zip(runs, run_states([run_dir(results, r) for r in runs]), strict=True):
-        print(f"{run.id:<13} {run.task:<28} {run.label:<20} {run.seed:>4}  {st.state}")
+        print(f"{run.id:<13} {run.task:<28} {run.label:<20} {run.seed:>4}  "
+              f"{run.config.train.mode:<8} {st.state}")
+
+
+def mode_line(study: str, preset: str, runs) -> str | None:
+    """What the runs are, said first: offline world-model diagnostics are not RL."""
+    offline = sum(run.config.train.mode == "offline" for run in runs)
+    if not offline:
+        return None
+    which = "all runs are" if offline == len(runs) else f"{offline} of {len(runs)} runs are"
+    return (f"{study} at {preset}: {which} offline world-model diagnostics (world models "
+            "trained on scripted-expert data, scored on held-out episodes), not reinforcement "
+            "learning; the paper preset runs the RL loop")
 
 
 # SLURM options a profile may set: the lowest value of the integer ones (None: a string).
@@ -140,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     results = Path(args.results)
+    line = mode_line(args.study, args.preset, runs)
+    if line:
+        print(line)
     if args.dry_run:
         print_grid(runs, results)
         return 0

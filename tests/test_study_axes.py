@@ -129,3 +129,15 @@ def test_reports_count_distinct_runs(tmp_path):
     index = load.study_index(tmp_path, "finding2")
     assert "2 of 2 runs" in load.scale_note(index, table)
     assert len(load.run_dirs(tmp_path, "finding2")) == 2
+
+
+@pytest.mark.parametrize("study,offline", [("finding1", True), ("atari100k", False)])
+def test_run_says_first_whether_its_runs_are_offline_diagnostics(tmp_path, study, offline):
+    proc = cli(study, "--preset", "quick", "--dry-run", "--results", "results", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first, header, row = proc.stdout.splitlines()[:3] if offline else ["", *proc.stdout
+                                                                      .splitlines()[:2]]
+    if offline:
+        assert "offline world-model diagnostics" in first and "not reinforcement" in first
+    assert header.split()[-2:] == ["mode", "status"]
+    assert row.split()[-2] == ("offline" if offline else "online")

@@ -56,7 +56,10 @@ def test_a_run_that_fails_at_once_does_not_hide_finished_runs(tmp_path):
         warnings.simplefilter("ignore")
         table = load.load_study(tmp_path, "finding2")
     assert set(table["run_id"]) == {r.id for r in good}
-    assert "4 of 4 runs" in load.scale_note(load.study_index(tmp_path, "finding2"), table)
+    note = load.scale_note(load.study_index(tmp_path, "finding2"), table)
+    assert "4 of 4 runs" in note
+    # Offline diagnostics say so first, as a heading (these runs are offline at smoke).
+    assert note.startswith("### Offline world-model diagnostics, not reinforcement learning")
     status = cli("study.status", "finding2", "--results", str(tmp_path), cwd=tmp_path)
     assert "8 runs: 4 failed, 4 done" in status.stdout, status.stdout + status.stderr
 
