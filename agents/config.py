@@ -138,6 +138,19 @@ class OfflineConfig:
     horizon_every: int = 10  # imagination-horizon metric: start from every k-th posterior state
 
 
+# Where metrics rows go besides metrics.jsonl (agents/outputs.py). The JSONL file is always
+# written: every analysis reads it; the others are optional extras, imported only when asked
+# for. How a run is recorded, not what it computes: an execution key (not in run identity).
+LOG_OUTPUTS = ("jsonl", "tensorboard", "wandb")
+
+
+@dataclass
+class LogConfig:
+    # jsonl (always written, listed or not), tensorboard (RUN_DIR/tb/) and wandb (offline
+    # unless WANDB_MODE says otherwise); `--set log.outputs=jsonl,tensorboard`
+    outputs: tuple[str, ...] = ("jsonl",)
+
+
 @dataclass
 class TrainConfig:
     seed: int = 0
@@ -187,6 +200,7 @@ class Config:
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     offline: OfflineConfig = field(default_factory=OfflineConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -427,6 +441,8 @@ def _parse(value: Any, typ: Any, key: str) -> Any:
     if not isinstance(value, str):
         if typ == "float" and isinstance(value, int):
             return float(value)
+        if str(typ).startswith("tuple") and isinstance(value, list):
+            return tuple(value)
         return value
     try:
         if typ == "bool":
@@ -438,6 +454,9 @@ def _parse(value: Any, typ: Any, key: str) -> Any:
             return int(float(value)) if float(value).is_integer() else int(value)
         if typ == "float":
             return float(value)
+        if typ.startswith("tuple[str"):  # a,b or [a,b] (quotes optional)
+            return tuple(v.strip().strip("'\"") for v in value.strip("()[] ").split(",")
+                         if v.strip().strip("'\""))
         if typ.startswith("tuple"):
             return tuple(int(v) for v in value.strip("()[] ").split(",") if v.strip())
     except ValueError:
@@ -577,6 +596,7 @@ def validate(cfg: Config) -> None:
          "train.precision=fp16 needs CUDA; use bf16 on the CPU")
     need(not (cfg.train.cuda_graphs and cfg.train.precision == "fp16"),
          "train.cuda_graphs needs fp32 or bf16 (fp16's gradient scaler syncs every step)")
+    check_outputs(cfg.log.outputs)
     need(len(cfg.model.enc_kernels) >= 1 and len(cfg.model.dec_kernels) >= 1,
          "model.enc_kernels and model.dec_kernels must not be empty")
     need(cfg.env.episode_length % cfg.env.action_repeat == 0,
@@ -595,9 +615,33 @@ def validate(cfg: Config) -> None:
          f"env.image_size is {cfg.env.image_size}")
 
 
-# How a run is executed, not what it computes: not part of a run's identity.
-# Same run either way (a probe restores the random state it used).
-EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "probe_every"))
+def check_outputs(outputs) -> None:
+    """log.outputs: known names, and each extra installed (found, not imported: importing
+    wandb takes a second, and study.run validates every run of a grid)."""
+    import importlib.util
+
+    from agents.outputs import EXTRAS
+
+    for name in outputs:
+        if name not in LOG_OUTPUTS:
+            raise ConfigError(f"unknown log output {name!r} in log.outputs; choose from "
+                              f"{', '.join(LOG_OUTPUTS)}{did_you_mean(name, LOG_OUTPUTS)}")
+        if name in EXTRAS:
+            module, extra = EXTRAS[name]
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                raise ConfigError(f"log.outputs asks for {name}, which is not installed: "
+                                  f"pip install 'harmonydream-repro[{extra}]'")
+
+
+# How a run is executed or recorded, not what it computes: not part of a run's identity.
+# Same run either way (a probe restores the random state it used; log.outputs only adds
+# where the same rows go).
+EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "probe_every"),
+                  ("log", "outputs"))
 
 
 # Fields added after runs existed, at the value that computes what those runs computed: left
@@ -611,6 +655,8 @@ def identity(cfg: Config) -> dict[str, Any]:
     data = config_from_dict(cfg.to_dict()).to_dict()  # round trip: tuples and lists agree
     for section, key in EXECUTION_KEYS:
         data[section].pop(key, None)
+        if not data[section]:  # a section of execution keys only (log): runs kept their ids
+            del data[section]
     for (section, key), before in LATER_KEYS.items():
         if data[section].get(key) == before:
             del data[section][key]

@@ -2,6 +2,8 @@
 
 `pandas.read_json(path, lines=True)` reads it directly. The logger knows its byte offset so a
 resumed run can cut the file back to what its checkpoint had seen: no row is duplicated or lost.
+Every row also goes to the logger's sinks (`log.outputs`: TensorBoard, W&B; agents/outputs.py),
+after it is in the file.
 """
 
 from __future__ import annotations
@@ -55,10 +57,18 @@ def parse_row(line: bytes | str) -> dict | None:
 
 
 class MetricsLogger:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, sinks: list | None = None):
         self.path = Path(path)
         self.path.touch(exist_ok=True)
         self._pending: dict[str, list[float]] = defaultdict(list)
+        # Other outputs: objects with write(step, split, metrics) and close(failed)
+        self.sinks: list = list(sinks or [])
+
+    def close(self, failed: bool = False) -> None:
+        """Close the sinks (metrics.jsonl is closed after every row)."""
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
+            sink.close(failed)
 
     @property
     def offset(self) -> int:
@@ -117,6 +127,9 @@ class MetricsLogger:
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        for sink in self.sinks:
+            sink.write(row["step"], split, {k: v for k, v in row.items()
+                                            if k not in ("step", "split")})
 
     def accumulate(self, metrics: dict[str, float]) -> None:
         for k, v in metrics.items():

@@ -97,9 +97,11 @@ class OfflineTrainer:
     def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
         from agents.families import make_agent
         from agents.learner import resolve_device
+        from agents.outputs import require
 
         self.cfg, self.out, self.progress_bar = cfg, Path(out), progress_bar
         self.device = resolve_device(cfg.train.device)  # before minutes of data collection
+        require(cfg.log.outputs)  # an extra that cannot be imported: before anything is written
         self.out.mkdir(parents=True, exist_ok=True)
         check_config(self.out, cfg)
         set_threads(cfg.train.threads)
@@ -109,8 +111,10 @@ class OfflineTrainer:
         # after its status.json was lost) must not say "running" for a moment, nor collect.
         self.p = Progress()
         state = checkpoint.load_latest(self.out / "ckpt.pt")
+        self._resumed_step: int | None = None  # the checkpoint's update count, when resumed
         if state is not None:
             self.p = Progress(**state["progress"])
+            self._resumed_step = self.p.updates
         if self.p.done:
             return  # run() writes "done" back if status.json lost it; nothing is loaded
         write_status(self.out, "running", step=self.p.updates,
@@ -168,6 +172,8 @@ class OfflineTrainer:
     def run(self) -> dict[str, float]:
         from tqdm import tqdm
 
+        from agents.outputs import open_outputs
+
         o = self.cfg.offline
         if self.p.done:  # finished: "done" stays (or is written back), nothing else
             return keep_done(self.out, self.p.updates)
@@ -175,8 +181,11 @@ class OfflineTrainer:
         self.heartbeat(self.p.updates, force=True)
         bar = tqdm(total=o.updates, initial=self.p.updates, disable=not self.progress_bar,
                    desc=f"offline {self.cfg.env.task} {self.cfg.weighting.name}", unit="upd")
+        failed = True
         try:
             with status_on_error(self.out, lambda: self.p.updates):
+                self.logger.sinks = open_outputs(self.cfg.log.outputs, self.out,
+                                                 self.cfg.to_dict(), self._resumed_step)
                 while self.p.updates < o.updates:
                     self._update()
                     bar.update(1)
@@ -184,7 +193,9 @@ class OfflineTrainer:
                     if self.p.updates % o.eval_every == 0 or self.p.updates == o.updates:
                         last = self._evaluate_and_checkpoint()
                         bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+            failed = False
         finally:
             bar.close()
+            self.logger.close(failed)
         write_status(self.out, "done", step=self.p.updates, **last)
         return last

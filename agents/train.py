@@ -58,6 +58,69 @@ def episode_seed(seed: int, kind: int, env: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, kind, env, index]).generate_state(1)[0])
 
 
+def play(envs, seeds: dict[int, int], policy, on_step, track=None) -> dict[int, dict]:
+    """One episode in each env of `seeds` ({env index: reset seed}) of the pool `envs`,
+    stepped together; `policy(images [m, H, W, 3], state) -> (actions [m, A], state)` acts for
+    all m of them at once (finished envs keep their last frame; their actions are dropped).
+    `on_step(live)` returning True stops the round mid-episode; `track(builders)` is told the
+    episodes being built (and [] after). Returns each finished env's episode arrays."""
+    order = sorted(seeds)
+    obs = {i: o for i, (o, _) in envs.reset(seeds).items()}
+    episodes = {i: EpisodeBuilder(obs[i], envs.action_dim) for i in order}
+    if track is not None:  # training episodes: replay may sample them while they run
+        track(list(episodes.values()))
+    active, state = set(order), None
+    while active:
+        actions, state = policy(np.stack([obs[i]["image"] for i in order]), state)
+        live = [i for i in order if i in active]
+        steps = envs.step({i: actions[order.index(i)] for i in live})
+        for i, (o, reward, terminated, truncated, info) in steps.items():
+            obs[i] = o
+            episodes[i].add(o, actions[order.index(i)], reward, info["success"], terminated)
+            if terminated or truncated:
+                active.discard(i)
+        if on_step(len(live)):
+            break
+    if track is not None:
+        track([])
+    return {i: episodes[i].arrays() for i in order if i not in active}
+
+
+def evaluation_episodes(envs, policy, seed: int, first: int, count: int) -> list[dict]:
+    """Evaluation episodes `first`, ..., `first + count - 1` of a run seeded `seed`, up to
+    `envs.n` at a time, acting with `policy` (the trainer's and agents.evaluate's: the agent's
+    greedy or sampled action, behaviour.eval_greedy): one row per episode, in order."""
+    rows = []
+    for start in range(0, count, envs.n):
+        seeds = {i: episode_seed(seed, 1, 0, first + start + i)
+                 for i in range(min(envs.n, count - start))}
+        episodes = play(envs, seeds, policy, lambda live: None)
+        for i, ep in episodes.items():
+            rows.append({"episode": first + start + i, "seed": seeds[i],
+                         "return": float(ep["reward"].sum()),
+                         "success": float(ep["success"].max()),
+                         "length": int(len(ep["reward"]) - 1) * envs.action_repeat})
+    return rows
+
+
+def random_state(device) -> dict:
+    """torch's global random state, which acting samples from (on CUDA, that device's too)."""
+    import torch
+
+    state = {"device": device.type, "torch_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_random_state(state: dict, device) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch_rng"])
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+
+
 def next_multiple(step: int, every: int) -> int:
     """Cadences sit on a fixed grid (every K env steps), whatever the episode length."""
     return (step // every + 1) * every
@@ -85,10 +148,12 @@ class Trainer:
         from agents.envs.parallel import EnvPool, EnvSpec
         from agents.families import make_agent
         from agents.learner import resolve_device
+        from agents.outputs import require
         from agents.replay import Replay
 
         self.cfg, self.out = cfg, Path(out)
         self.device = resolve_device(cfg.train.device)  # before anything is written
+        require(cfg.log.outputs)  # an extra that cannot be imported: before anything, too
         self.out.mkdir(parents=True, exist_ok=True)
         check_config(self.out, cfg)
         set_threads(cfg.train.threads)
@@ -111,6 +176,11 @@ class Trainer:
         self.progress_bar = progress_bar
         self.heartbeat = Heartbeat(self.out, cfg.train.steps)
         self._last_eval: dict[str, float] = {}
+        # The last evaluation: its step, first episode index and the random state it started
+        # from. Checkpoints keep it, so agents.evaluate can redo the evaluation a checkpoint
+        # was taken after; it changes nothing the run computes.
+        self._eval_record: dict | None = None
+        self._resumed_step: int | None = None  # the checkpoint's step, when resumed
         self._t0, self._s0 = time.time(), 0
         self._resume()
 
@@ -134,6 +204,8 @@ class Trainer:
         # not make the next row fuse with a torn one).
         self.logger.truncate(state["metrics_offset"], step=state["progress"]["step"])
         self.p = Progress(**state["progress"])
+        self._eval_record = state.get("eval")
+        self._resumed_step = self.p.step
 
     def save_checkpoint(self) -> None:
         import torch
@@ -149,6 +221,7 @@ class Trainer:
             "metrics_offset": self.logger.offset,
             "progress": asdict(self.p),
             "config": self.cfg.to_dict(),
+            "eval": self._eval_record,
         })
         self.heartbeat(self.p.step, force=True)  # for study.status
         hold_if_requested()
@@ -156,6 +229,8 @@ class Trainer:
     # --- loop ----------------------------------------------------------------------------
     def run(self) -> dict[str, float]:
         from tqdm import tqdm
+
+        from agents.outputs import open_outputs
 
         cfg = self.cfg.train
         if self.p.done:  # finished: "done" stays (or is written back), nothing else
@@ -166,14 +241,19 @@ class Trainer:
                    desc=f"{self.cfg.env.task} {self.cfg.weighting.name} s{cfg.seed}",
                    unit="step", dynamic_ncols=True, mininterval=1.0)
         self._t0, self._s0 = time.time(), self.p.step
+        failed = True
         try:
             with status_on_error(self.out, lambda: self.p.step):
+                self.logger.sinks = open_outputs(self.cfg.log.outputs, self.out,
+                                                 self.cfg.to_dict(), self._resumed_step)
                 self._loop(bar)
+            failed = False
         finally:
             bar.close()
             self.envs.close()
             if self.eval_envs is not None:
                 self.eval_envs.close()
+            self.logger.close(failed)
         write_status(self.out, "done", step=self.p.step, **self._last_eval)
         return self._last_eval
 
@@ -201,32 +281,11 @@ class Trainer:
 
     def _run_episodes(self, seeds: dict[int, int], policy, on_step,
                       track: bool = False) -> dict[int, dict]:
-        """One episode in each env of `seeds` ({env index: reset seed}), stepped together;
-        `policy(images [m, H, W, 3], state) -> (actions [m, A], state)` acts for all m of
-        them at once (finished envs keep their last frame; their actions are dropped).
-        `on_step(live)` returning True stops the round mid-episode.
-        Returns each finished env's episode arrays."""
-        envs = self.envs if track else self._eval_pool()
-        order = sorted(seeds)
-        obs = {i: o for i, (o, _) in envs.reset(seeds).items()}
-        episodes = {i: EpisodeBuilder(obs[i], self.envs.action_dim) for i in order}
-        if track:  # training episodes: replay may sample them while they run
-            self.replay.track(list(episodes.values()))
-        active, state = set(order), None
-        while active:
-            actions, state = policy(np.stack([obs[i]["image"] for i in order]), state)
-            live = [i for i in order if i in active]
-            steps = envs.step({i: actions[order.index(i)] for i in live})
-            for i, (o, reward, terminated, truncated, info) in steps.items():
-                obs[i] = o
-                episodes[i].add(o, actions[order.index(i)], reward, info["success"], terminated)
-                if terminated or truncated:
-                    active.discard(i)
-            if on_step(len(live)):
-                break
+        """`play` in the training envs (`track`: replay may sample the episodes while they
+        run) or in the envs evaluation runs in."""
         if track:
-            self.replay.track([])
-        return {i: episodes[i].arrays() for i in order if i not in active}
+            return play(self.envs, seeds, policy, on_step, self.replay.track)
+        return play(self._eval_pool(), seeds, policy, on_step)
 
     def _eval_pool(self):
         """The envs evaluation runs in: the training envs, or (chunked runs, whose training
@@ -313,19 +372,16 @@ class Trainer:
 
     def _evaluate(self) -> None:
         """`eval_episodes` evaluation episodes (behaviour.eval_greedy), up to N at a time."""
-        cfg, n = self.cfg.train, self.envs.n
+        cfg = self.cfg.train
         self.agent.refresh_acting()  # evaluate the weights as trained so far (no lag)
         first = self.p.evals * cfg.eval_episodes
-        returns, successes = [], []
-        for start in range(0, cfg.eval_episodes, n):
-            count = min(n, cfg.eval_episodes - start)
-            seeds = {i: episode_seed(cfg.seed, 1, 0, first + start + i) for i in range(count)}
-            episodes = self._run_episodes(
-                seeds, lambda images, state: self._act(images, state, explore=False),
-                lambda live: None)
-            for ep in episodes.values():
-                returns.append(float(ep["reward"].sum()))
-                successes.append(float(ep["success"].max()))
+        self._eval_record = {"step": self.p.step, "first": first,
+                             "episodes": cfg.eval_episodes, **random_state(self.device)}
+        rows = evaluation_episodes(
+            self._eval_pool(), lambda images, state: self._act(images, state, explore=False),
+            cfg.seed, first, cfg.eval_episodes)
+        returns = [row["return"] for row in rows]
+        successes = [row["success"] for row in rows]
         self._last_eval = {"return": float(np.mean(returns)), "success": float(np.mean(successes)),
                            "episodes": len(returns)}
         self.logger.write(self.p.step, "eval", self._last_eval)

@@ -1,0 +1,233 @@
+"""Evaluate a run's checkpoint: evaluation episodes as the trainer runs them, as a CSV table.
+
+    python -m agents.evaluate RUN_DIR [--checkpoint latest|PATH] [--episodes N] [--out DIR] \
+        [--set KEY=VALUE ...]
+
+Loads RUN_DIR/config.json and the checkpoint (latest: RUN_DIR/ckpt.pt), builds the agent as
+the trainer does (either family), and plays N evaluation episodes (default: the run's
+train.eval_episodes) in the run's own env pool (env.num_envs workers) with the trainer's policy
+call (the actor's mode or a sample, behaviour.eval_greedy). Writes OUT/step_<step>.csv
+(episode, seed, return, success, length; OUT defaults to RUN_DIR/evaluate/) and
+OUT/step_<step>.json (the summary), and prints one summary line.
+
+Which episodes: a checkpoint is taken right after the evaluation at its step, and records the
+random state that evaluation started from. Evaluating it plays the same episodes (indices
+(evals - 1) * eval_episodes + i, the same reset seeds) from that random state, so the
+evaluation logged at the checkpoint's step is reproduced exactly (mean return and success),
+on the device it ran on. A checkpoint taken without an evaluation at its step (chunked runs)
+plays the episodes the run's next evaluation would have played.
+
+Bad input (no run there, no checkpoint, an unreadable one, an unknown --set key, an offline
+run) is one line on stderr and exit 2, with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+from agents.cli import Parser, positive_int
+from agents.config import Config, ConfigError, apply_overrides, config_from_dict, identity, validate
+
+
+def load_config(run: Path, overrides: list[str]) -> tuple[Config, Config]:
+    """(the run's config, that config with `overrides`), validated."""
+    path = run / "config.json"
+    if not run.is_dir():
+        raise ConfigError(f"no run directory {run}")
+    if not path.exists():
+        raise ConfigError(f"{run} holds no run (no config.json)")
+    try:
+        data = json.loads(path.read_text())
+        base, cfg = config_from_dict(data), config_from_dict(data)
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{path} is unreadable ({type(exc).__name__})") from None
+    apply_overrides(cfg, overrides)
+    validate(cfg)
+    if cfg.train.mode == "offline":
+        raise ConfigError(f"{run} is an offline world-model run (train.mode=offline): it has "
+                          "no policy to evaluate; its held-out metrics are its eval rows")
+    return base, cfg
+
+
+def load_checkpoint(run: Path, which: str, base: Config) -> tuple[Path, dict]:
+    """The checkpoint `which` (latest: RUN/ckpt.pt) of the run whose config is `base`."""
+    from agents import checkpoint
+
+    path = run / "ckpt.pt" if which == "latest" else Path(which)
+    hint = ""
+    if which == "latest" and checkpoint.previous(path).exists():
+        hint = f"; the previous one may be: --checkpoint {checkpoint.previous(path)}"
+    if not path.is_file():
+        raise ConfigError(f"no checkpoint {path}{hint}")
+    try:
+        state = checkpoint.load(path)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError...
+        raise ConfigError(f"checkpoint {path} is unreadable ({type(exc).__name__}){hint}"
+                          ) from None
+    if not (isinstance(state, dict) and isinstance(state.get("progress"), dict)
+            and "agent" in state and "step" in state["progress"]):
+        raise ConfigError(f"{path} is not a checkpoint of an online training run")
+    try:
+        theirs = config_from_dict(state["config"])
+    except (ConfigError, KeyError, TypeError, AttributeError):
+        theirs = None
+    if theirs is None or identity(theirs) != identity(base):
+        raise ConfigError(f"checkpoint {path} belongs to another run than {run}")
+    return path, state
+
+
+def logged_eval(run: Path, step: int) -> dict | None:
+    """The eval row the run logged at `step`, if any."""
+    from agents.logger import parse_row
+
+    try:
+        with open(run / "metrics.jsonl") as f:
+            rows = [r for r in map(parse_row, f) if r is not None]
+    except OSError:
+        return None
+    found = [r for r in rows if r["split"] == "eval" and r["step"] == step]
+    return found[-1] if found else None
+
+
+def plan(base: Config, state: dict, logged: dict | None) -> tuple[int, dict, bool]:
+    """(first episode index, random state to start from, whether that is the evaluation the
+    run logged at the checkpoint's step, with the random state it started from)."""
+    progress, record = state["progress"], state.get("eval")
+    per_eval = base.train.eval_episodes
+    if isinstance(record, dict) and record.get("step") == progress["step"]:
+        return int(record["first"]), record, True
+    random = {"torch_rng": state["torch_rng"]}  # deterministic, not the evaluation's
+    if logged is not None:  # a checkpoint from before evaluations were recorded
+        return (progress["evals"] - 1) * per_eval, random, False
+    return progress["evals"] * per_eval, random, False  # the run's next evaluation
+
+
+def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None,
+             out: str | Path | None = None, overrides: list[str] | None = None) -> dict:
+    """Evaluate a checkpoint of `run`; returns the summary (also written beside the CSV)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from agents.envs.parallel import EnvPool, EnvSpec
+    from agents.families import make_agent
+    from agents.learner import resolve_device
+    from agents.logger import atomic_write_text
+    from agents.rundir import set_threads
+    from agents.train import evaluation_episodes, set_random_state
+
+    run = Path(run)
+    base, cfg = load_config(run, list(overrides or []))
+    path, state = load_checkpoint(run, which, base)
+    step = int(state["progress"]["step"])
+    logged = logged_eval(run, step)
+    first, random, recorded = plan(base, state, logged)
+    count = episodes or cfg.train.eval_episodes
+    device = cfg.train.device
+    if device == "auto" and recorded and random.get("device") in ("cpu", "cuda") and (
+            random["device"] == "cpu" or torch.cuda.is_available()):
+        device = random["device"]  # where the run evaluated: its random stream
+    device = resolve_device(device)
+    out = Path(out) if out is not None else run / "evaluate"
+
+    set_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    e = cfg.env
+    pool = EnvPool(EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
+                           e.render), e.num_envs)
+    try:
+        agent = make_agent(cfg, pool.action_dim, device)
+        try:
+            agent.load_checkpoint_state(state["agent"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise ConfigError(f"checkpoint {path} does not fit the config "
+                              f"({str(exc).splitlines()[0][:120]})") from None
+        agent.refresh_acting()  # the weights as trained (train.overlap: no lag)
+        set_random_state(random, device)
+        policy = lambda images, s: agent.act(images, s, explore=False)  # the trainer's call
+        # The run's evaluation first, in the rounds the trainer played it in (up to N envs at
+        # a time: the random draws depend on the batch), then any more episodes.
+        per_eval = min(count, base.train.eval_episodes)
+        rows = evaluation_episodes(pool, policy, cfg.train.seed, first, per_eval)
+        if count > per_eval:
+            rows += evaluation_episodes(pool, policy, cfg.train.seed, first + per_eval,
+                                        count - per_eval)
+    finally:
+        pool.close()
+
+    table = pd.DataFrame(rows, columns=["episode", "seed", "return", "success", "length"])
+    summary = {"run": str(run), "checkpoint": str(path), "step": step,
+               "episodes": len(rows), "first_episode": first,
+               "return": float(np.mean(table["return"])),
+               "success": float(np.mean(table["success"])),
+               "eval_greedy": cfg.behaviour.eval_greedy, "device": device.type,
+               "overrides": list(overrides or []), "logged": None, "reproduced": None}
+    if logged is not None:
+        summary["logged"] = {k: logged.get(k) for k in ("return", "success", "episodes")}
+        per_eval = base.train.eval_episodes
+        if count >= per_eval:
+            head = rows[:per_eval]  # the trainer's arithmetic, on its episodes
+            summary["reproduced"] = bool(
+                float(np.mean([r["return"] for r in head])) == logged.get("return")
+                and float(np.mean([r["success"] for r in head])) == logged.get("success"))
+    out.mkdir(parents=True, exist_ok=True)
+    csv = io.StringIO()
+    table.to_csv(csv, index=False)
+    summary["csv"] = str(out / f"step_{step}.csv")
+    atomic_write_text(out / f"step_{step}.csv", csv.getvalue())
+    atomic_write_text(out / f"step_{step}.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def summary_line(s: dict) -> str:
+    line = (f"{s['run']} step {s['step']}: {s['episodes']} episodes from "
+            f"{s['first_episode']}, return {s['return']:.6g}, success {s['success']:.3g} "
+            f"-> {s['csv']}")
+    logged = s["logged"]
+    if logged is None:
+        return line + f"; no eval row was logged at step {s['step']}"
+    said = f"return {logged['return']:.6g}, success {logged['success']:.3g}"
+    if s["reproduced"] is None:
+        return line + f"; the eval row logged at step {s['step']} ({said}) has more episodes"
+    verdict = "reproduced" if s["reproduced"] else "not reproduced"
+    return line + f"; logged at step {s['step']}: {said} ({verdict})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from agents.envs.parallel import EnvWorkerError
+
+    parser = Parser(prog="python -m agents.evaluate", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", metavar="RUN_DIR", help="a training run's directory")
+    parser.add_argument("--checkpoint", default="latest",
+                        help="latest (RUN_DIR/ckpt.pt, default) or a checkpoint file's path")
+    parser.add_argument("--episodes", type=positive_int,
+                        help="evaluation episodes (default: the run's train.eval_episodes)")
+    parser.add_argument("--out", help="where the table goes (default: RUN_DIR/evaluate/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config field, e.g. "
+                        "train.device=cpu or env.num_envs=4")
+    args = parser.parse_args(argv)
+    try:
+        summary = evaluate(args.run, args.checkpoint, args.episodes, args.out, args.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except EnvWorkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(summary_line(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Where metrics rows go besides metrics.jsonl: TensorBoard and Weights & Biases (`log.outputs`).
+
+metrics.jsonl is the record every analysis reads and is always written. The extras get every
+row it gets (train, eval and episode splits, online and offline runs) as scalars named
+`split/metric` at the row's step; MetricsLogger hands each row to them (`sinks`). Each extra
+is an optional dependency, imported only when a run asks for it:
+
+- `tensorboard`: event files in RUN_DIR/tb/ (torch.utils.tensorboard.SummaryWriter). A resumed
+  run appends to the same directory with `purge_step` just past its checkpoint's step, so the
+  rows redone after the checkpoint are not shown twice.
+- `wandb`: `mode="offline"` unless WANDB_MODE is set; files under RUN_DIR/wandb/; project
+  $WANDB_PROJECT or "harmonydream-repro"; group $HD_STUDY (the study the run belongs to, when
+  the study executor sets it); name and id the run directory's name, so a resumed run
+  continues the same W&B run (`resume="allow"`); config the resolved config.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+# log.outputs name -> (the module it needs, the pip extra that installs it)
+EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb")}
+
+STUDY_ENV = "HD_STUDY"  # the study a run belongs to: its W&B group
+DEFAULT_PROJECT = "harmonydream-repro"
+
+
+def scalars(split: str, metrics: dict[str, Any]) -> dict[str, float]:
+    """A row's numbers as `split/metric` scalars; what is not a finite number (None, where
+    metrics.jsonl says a value was non-finite; text) is left out."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value):
+            out[f"{split}/{key}"] = float(value)
+    return out
+
+
+def require(outputs) -> None:
+    """Import every extra `outputs` asks for, or raise ConfigError (one line) before anything
+    is written: validate() only checked that each is installed."""
+    import importlib
+
+    from agents.config import ConfigError, check_outputs
+
+    check_outputs(outputs)
+    for name in outputs:
+        if name in EXTRAS:
+            module, extra = EXTRAS[name]
+            try:
+                importlib.import_module(module)
+                if name == "tensorboard":
+                    importlib.import_module("torch.utils.tensorboard")
+            except ImportError as exc:
+                raise ConfigError(f"log.outputs asks for {name}, which cannot be imported "
+                                  f"({exc}): pip install 'harmonydream-repro[{extra}]'"
+                                  ) from None
+
+
+class TensorBoardSink:
+    def __init__(self, out: Path, purge_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        logdir = Path(out) / "tb"
+        _after_existing_event_files(logdir)
+        self.writer = SummaryWriter(str(logdir), purge_step=purge_step)
+
+    def write(self, step: int, split: str, metrics: dict[str, Any]) -> None:
+        for tag, value in scalars(split, metrics).items():
+            self.writer.add_scalar(tag, value, global_step=step)
+        # Rows are rare (one per log interval): on disk at once, like metrics.jsonl, so a kill
+        # after a checkpoint loses none of the rows it had seen.
+        self.writer.flush()
+
+    def close(self, failed: bool = False) -> None:
+        self.writer.close()
+
+
+def _after_existing_event_files(logdir: Path) -> None:
+    """TensorBoard reads a directory's event files in name order, which starts with the
+    creation second: a resumed run's file must sort after the earlier ones, purge included,
+    so it is not created in the same second as the newest of them."""
+    stamps = [int(m.group(1)) for f in logdir.glob("events.out.tfevents.*")
+              if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", f.name))]
+    if stamps:
+        wait = max(stamps) + 1 - time.time()
+        if wait > 0:
+            time.sleep(wait)
+
+
+def wandb_id(out: Path) -> str:
+    """The run directory's name as a W&B run id (which may not hold / \\ # ? % :)."""
+    return re.sub(r"[/\\#?%:]", "-", Path(out).resolve().name)
+
+
+class WandbSink:
+    def __init__(self, out: Path, config: dict):
+        # The W&B Weave hint fires on any module named `agents` (ours is not the LLM SDK).
+        os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
+        import wandb
+
+        out = Path(out)
+        kwargs: dict[str, Any] = {}
+        if not os.environ.get("WANDB_MODE"):
+            kwargs["mode"] = "offline"  # nothing leaves the machine unless the user says so
+        try:
+            self.run = wandb.init(
+                project=os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+                group=os.environ.get(STUDY_ENV) or None,
+                name=wandb_id(out), id=wandb_id(out), resume="allow",
+                dir=str(out), config=config,
+                settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
+                **kwargs)
+        except Exception as exc:  # no API key for WANDB_MODE=online, a bad project name...
+            from agents.config import ConfigError
+
+            detail = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ConfigError(f"log.outputs wandb: wandb.init failed ({type(exc).__name__}: "
+                              f"{detail})") from None
+
+    def write(self, step: int, split: str, metrics: dict[str, Any]) -> None:
+        values = scalars(split, metrics)
+        if values:
+            self.run.log(values, step=step)
+
+    def close(self, failed: bool = False) -> None:
+        self.run.finish(exit_code=1 if failed else 0)
+
+
+def open_outputs(outputs, out: str | Path, config: dict, resumed_step: int | None) -> list:
+    """The sinks `outputs` (log.outputs) asks for besides metrics.jsonl. `resumed_step`: the
+    checkpoint's step the run resumes from (None: it starts from scratch), so the rows it
+    redoes replace those an earlier attempt wrote after that step."""
+    require(outputs)
+    sinks: list = []
+    purge = 0 if resumed_step is None else resumed_step + 1
+    try:
+        for name in dict.fromkeys(outputs):  # in order, once each
+            if name == "tensorboard":
+                sinks.append(TensorBoardSink(Path(out), purge))
+            elif name == "wandb":
+                sinks.append(WandbSink(Path(out), config))
+    except BaseException:
+        for sink in sinks:
+            sink.close(failed=True)
+        raise
+    return sinks
