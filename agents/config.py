@@ -519,6 +519,9 @@ def validate(cfg: Config) -> None:
          f"{did_you_mean(cfg.model.agent, AGENTS)}")
     need(not (suite_of(cfg.env.task) == "atari" and cfg.model.agent != "dreamerv3"),
          "atari/ tasks have discrete actions: use the dreamerv3 agent (--agent dreamerv3)")
+    need(not (cfg.model.agent == "dreamerv3" and suite_of(cfg.env.task) != "atari"),
+         "the dreamerv3 agent here has discrete (one-hot) actions only: use it on atari/ "
+         "tasks, and dreamerv2 for metaworld/ and dmc/")
     need(0 < cfg.behaviour.target_fraction <= 1, "behaviour.target_fraction must be in (0, 1]")
     need(0 <= cfg.behaviour.retnorm_low < cfg.behaviour.retnorm_high <= 100,
          "behaviour.retnorm_low/high must satisfy 0 <= low < high <= 100")

@@ -50,6 +50,7 @@ def execute_run(run: Run, results: str, threads: int) -> dict:
 
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
+    os.environ["HD_STUDY"] = run.study  # W&B groups a study's runs (agents/outputs.py)
     run.config.train.threads = threads
     directory = run_dir(Path(results), run)
     directory.mkdir(parents=True, exist_ok=True)

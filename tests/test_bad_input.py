@@ -63,6 +63,8 @@ CASES = {
     "train empty task": ("agents.train", ["--task", "", "--out", "r"]),
     "train unknown agent": ("agents.train", ["--agent", "dreamerv9", "--out", "r"]),
     "train atari with dreamerv2": ("agents.train", ["--task", "atari/pong", "--out", "r"]),
+    "train dmc with dreamerv3": ("agents.train", ["--task", "dmc/cartpole-swingup",
+                                                  "--agent", "dreamerv3", "--out", "r"]),
     "train unknown game": ("agents.train", ["--task", "atari/nope", "--agent", "dreamerv3",
                                             "--out", "r"]),
     "train offline dreamerv3": ("agents.train", ["--agent", "dreamerv3", "--set",
