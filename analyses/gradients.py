@@ -39,3 +39,26 @@ def domination(table: pd.DataFrame) -> pd.DataFrame:
         "mean", numeric_only=True)
     out["seeds"] = runs.groupby(["label", "task"], sort=False)["seed"].nunique()
     return out.drop(columns=["seed"]).reset_index()
+
+
+def sentence(dom: pd.DataFrame, baseline: str = "w_r=1") -> str:
+    """One line on what the table shows: the reward/observation gradient ratio at the
+    baseline weighting (the paper's premise is that it is far below 1) and where the clip
+    binds on most updates."""
+    if dom.empty or "rew_over_obs" not in dom or baseline not in set(dom["label"]):
+        return "No gradient probe in these runs."
+    by = dom.groupby("label", sort=False).mean(numeric_only=True)
+    ratio = by.loc[baseline, "rew_over_obs"]
+    # "Dominates": the reward term's pull on the representation below a tenth of the
+    # observation term's (the paper's losses differ about 100x).
+    premise = ("the observation term dominates the representation, as the paper's premise "
+               "has it" if ratio < 0.1 else "the observation term does not dominate the "
+               "representation, so the paper's premise does not hold at this scale")
+    text = (f"At {baseline} the reward loss's gradient on the shared parameters is "
+            f"{ratio:.2g}x the observation loss's; {premise}.")
+    clipped = by[by["clipped_model"] > 0.5] if "clipped_model" in by else by.iloc[:0]
+    if len(clipped):
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in clipped["clipped_model"].items())
+        text += (f" The gradient clip cut most world-model updates at {shares}, scaling every "
+                 "loss's step down together.")
+    return text

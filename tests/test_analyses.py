@@ -392,5 +392,7 @@ def test_domination_table_reads_the_probe_metrics():
     assert table.loc["w_r=1", "rew_over_obs"] == pytest.approx(0.02)
     assert table.loc["w_r=100", "rew_over_obs"] == pytest.approx(2.0)
     assert table.loc["w_r=1", "clipped_model"] == 0.5 and table.loc["w_r=1", "seeds"] == 2
+    line = gradients.sentence(gradients.domination(pd.DataFrame(rows)))
+    assert "0.02x the observation" in line and "dominates" in line and "w_r=1 50%" not in line
     empty = pd.DataFrame(rows).query("metric == 'loss_obs'")
     assert gradients.domination(empty).empty  # runs from before the probe
