@@ -86,6 +86,12 @@ def play(envs, seeds: dict[int, int], policy, on_step, track=None) -> dict[int, 
     return {i: episodes[i].arrays() for i in order if i not in active}
 
 
+def summary(ep: dict, action_repeat: int) -> dict[str, float]:
+    """An episode's return, success and length in env steps (frames)."""
+    return {"return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
+            "length": int(len(ep["reward"]) - 1) * action_repeat}
+
+
 def evaluation_episodes(envs, policy, seed: int, first: int, count: int) -> list[dict]:
     """Evaluation episodes `first`, ..., `first + count - 1` of a run seeded `seed`, up to
     `envs.n` at a time, acting with `policy` (the trainer's and agents.evaluate's: the agent's
@@ -97,9 +103,7 @@ def evaluation_episodes(envs, policy, seed: int, first: int, count: int) -> list
         episodes = play(envs, seeds, policy, lambda live: None)
         for i, ep in episodes.items():
             rows.append({"episode": first + start + i, "seed": seeds[i],
-                         "return": float(ep["reward"].sum()),
-                         "success": float(ep["success"].max()),
-                         "length": int(len(ep["reward"]) - 1) * envs.action_repeat})
+                         **summary(ep, envs.action_repeat)})
     return rows
 
 
@@ -345,9 +349,7 @@ class Trainer:
         for ep in self._run_episodes(seeds, self._explore, on_step, track=True).values():
             self.replay.add(ep)
             self.p.episodes += 1
-            self.logger.write(self.p.step, "episode", {
-                "return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
-                "length": int(len(ep["reward"]) - 1) * self.envs.action_repeat})
+            self.logger.write(self.p.step, "episode", summary(ep, self.envs.action_repeat))
 
     def _train_if_due(self) -> None:
         cfg = self.cfg.train
