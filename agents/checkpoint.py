@@ -22,14 +22,14 @@ def previous(path: Path) -> Path:
     return path.with_name(path.name + ".prev")
 
 
-def save(path: str | Path, state: dict[str, Any]) -> None:
+def save(path: str | Path, state: dict[str, Any], keep_previous: bool = True) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with writing(path, tmp), open(tmp, "wb") as f:  # no half file left, whatever happens
         torch.save(state, f)
         f.flush()
         os.fsync(f.fileno())
-    if path.exists():
+    if keep_previous and path.exists():
         os.replace(path, previous(path))
     os.replace(tmp, path)
 

@@ -9,6 +9,8 @@ posterior state), the same frames' RMSE of a constant predictor that says the tr
 reward (`reward_rmse_baseline`) and the skill against it (`reward_skill_horizon`), the reward
 RMSE from the posterior (`reward_rmse_post`) and whole-episode open loop after
 `offline.context` frames (`reward_rmse_open_loop`), and the reconstruction MSE (`recon_mse`).
+Each evaluation also keeps the world model's weights (`snapshots/wm_<updates>.pt`, see
+`snapshot_path`), so analyses can probe the latents at every checkpoint, not only the last.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class Progress:
 def datasets_root(out: Path) -> Path:
     """Cached datasets live beside the runs (results/datasets/), or in $HD_DATASETS."""
     return Path(os.environ.get("HD_DATASETS", Path(out).resolve().parent / "datasets"))
+
+
+def snapshot_path(run_dir: str | Path, updates: int) -> Path:
+    """The world model's weights after `updates` updates (written at each evaluation)."""
+    return Path(run_dir) / "snapshots" / f"wm_{updates:06d}.pt"
 
 
 def mean_reward(episodes: list[Episode]) -> float:
@@ -161,6 +168,12 @@ class OfflineTrainer:
         self.agent.wm.train()
         self.logger.write(self.p.updates, "eval", metrics)
         self.p.done = self.p.updates >= self.cfg.offline.updates
+        wm_only = {k: v for k, v in self.agent.checkpoint_state()["modules"].items()
+                   if k.startswith("wm.")}
+        path = snapshot_path(self.out, self.p.updates)
+        path.parent.mkdir(exist_ok=True)
+        checkpoint.save(path, {"modules": wm_only, "updates": self.p.updates},
+                        keep_previous=False)
         checkpoint.save(self.out / "ckpt.pt", {
             "agent": self.agent.checkpoint_state(), "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(), "metrics_offset": self.logger.offset,

@@ -17,6 +17,7 @@ from analyses.models import (
     load_world_model,
     open_loop,
     read_episodes,
+    snapshot_updates,
 )
 from analyses.probe import fit_probe, state_groups
 
@@ -39,17 +40,26 @@ def shared_episodes(runs: pd.DataFrame, per_run: int = 10) -> list[Episode]:
 
 
 def probe_runs(runs: pd.DataFrame, episodes: list[Episode], model: str = "ridge",
-               seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """One row per (run, state group): validation relative error of the state probe."""
+               seed: int = 0, progress: bool = True,
+               every_snapshot: bool = False) -> pd.DataFrame:
+    """One row per (run, state group): validation relative error of the state probe.
+
+    With `every_snapshot`, one row per (run, kept world model, state group) of offline runs,
+    in an `updates` column: how what the latents hold changes with training.
+    """
     states = [ep["state"] for ep in episodes]
+    jobs = [(run, at) for _, run in runs.iterrows()
+            for at in (snapshot_updates(run["dir"]) if every_snapshot else [None])]
     frames = []
-    for _, run in tqdm(runs.iterrows(), total=len(runs), desc="probe", disable=not progress):
-        wm, cfg = load_world_model(run["dir"])
+    for run, at in tqdm(jobs, desc="probe", disable=not progress):
+        wm, cfg = load_world_model(run["dir"], at)
         feats = encode(wm, episodes, seed)
         table = fit_probe(feats, states, state_groups(cfg.env.task, states[0].shape[1]),
                           model=model, seed=seed)
         for col in RUN_COLUMNS:
             table[col] = run[col]
+        if every_snapshot:
+            table["updates"] = at
         frames.append(table)
     return pd.concat(frames, ignore_index=True)
 

@@ -11,18 +11,28 @@ import torch
 from agents import checkpoint
 from agents.config import Config, config_from_dict
 from agents.dreamerv2.world_model import WorldModel
+from agents.offline import snapshot_path
 from agents.replay import Episode, batches_by_length, load_episode, with_terminal
 from agents.weighting import make_weighting
 
 
-def load_world_model(run_dir: str | Path) -> tuple[WorldModel, Config]:
-    """The run's last checkpointed world model, on the CPU, in eval mode."""
+def snapshot_updates(run_dir: str | Path) -> list[int]:
+    """The update counts at which an offline run kept its world model (one per evaluation)."""
+    paths = (Path(run_dir) / "snapshots").glob("wm_*.pt")
+    return sorted(int(p.stem.removeprefix("wm_")) for p in paths)
+
+
+def load_world_model(run_dir: str | Path,
+                     updates: int | None = None) -> tuple[WorldModel, Config]:
+    """The run's world model, on the CPU, in eval mode: the last checkpointed one, or with
+    `updates` the offline snapshot kept at that evaluation (see `snapshot_updates`)."""
     run_dir = Path(run_dir)
     cfg = config_from_dict(json.loads((run_dir / "config.json").read_text()))
-    state = checkpoint.load(run_dir / "ckpt.pt")
+    path = run_dir / "ckpt.pt" if updates is None else snapshot_path(run_dir, updates)
+    state = checkpoint.load(path)
     if state is None:
-        raise FileNotFoundError(f"{run_dir} has no checkpoint")
-    modules = state["agent"]["modules"]
+        raise FileNotFoundError(f"{run_dir} has no {path.name}")
+    modules = state["modules"] if updates is not None else state["agent"]["modules"]
     weights = {k.removeprefix("wm."): v for k, v in modules.items() if k.startswith("wm.")}
     flat = cfg.model.stoch * cfg.model.classes
     action_dim = weights["rssm.img_in.0.weight"].shape[1] - flat

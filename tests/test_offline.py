@@ -12,6 +12,7 @@ from agents.dreamerv2.world_model import WorldModel
 from agents.envs import make_env
 from agents.offline import heldout_metrics, mean_reward
 from agents.train import train
+from analyses.models import load_world_model, snapshot_updates
 
 SMALL = ["train.mode=offline", "offline.episodes=4", "offline.heldout=1",
          "offline.updates=6", "offline.eval_every=3"]
@@ -59,6 +60,16 @@ def test_offline_run_logs_heldout_metrics_and_resumes(tmp_path, monkeypatch):
     assert all("s_obs" in r for r in rows if r["split"] == "train")
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "done"
+    # Each evaluation kept its world model: the last is the checkpoint's, the first differs.
+    assert snapshot_updates(tmp_path / "run") == [3, 6]
+    final, _ = load_world_model(tmp_path / "run")
+    last, _ = load_world_model(tmp_path / "run", 6)
+    first, _ = load_world_model(tmp_path / "run", 3)
+    for (name, a), b in zip(final.state_dict().items(), last.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), name
+    assert any(not torch.equal(a, c) for a, c in zip(final.state_dict().values(),
+                                                     first.state_dict().values(), strict=True))
     before = (tmp_path / "run" / "metrics.jsonl").read_text()
     train(cfg, tmp_path / "run", progress_bar=False)  # finished: nothing happens
     assert (tmp_path / "run" / "metrics.jsonl").read_text() == before

@@ -34,6 +34,8 @@ def test_finding2_report_is_produced(finding2_results, tmp_path):
     assert (out / "finding2.ipynb").exists()
     html = (out / "finding2.html").read_text()
     assert "State probe" in html and "data:image/png" in html  # figures are embedded
+    # The probe follows training through the world models kept at each evaluation (10, 20, 30).
+    assert "The probe over training" in html and ">updates</th>" in html
     figures = {p.stem for p in (out / "figures").glob("*.png")}
     assert {"state_probe", "filmstrip", "heldout_reward_rmse_horizon",
             "heldout_reward_rmse_open_loop"} <= figures
