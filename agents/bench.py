@@ -46,7 +46,7 @@ ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurr
         "update-v3-paper", "update-v3-quick")
 DEFAULT_ROWS = ("update-paper", "update-quick", "env", "loop")
 ENV_TASKS = ("metaworld/lever-pull", "metaworld/hammer", "dmc/cartpole-swingup",
-             "dmc/walker-walk")
+             "dmc/walker-walk", "dmc_distracted/walker-walk")
 
 
 def fake_batch(cfg, action_dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -190,7 +190,7 @@ def bench_concurrent(preset: str, overrides: list[str], k: int) -> dict:
 def bench_env(task: str, steps: int, reps: int) -> dict:
     from agents.envs import make_env
 
-    env = make_env(task, 64, 1000, 2 if task.startswith("dmc/") else 1)
+    env = make_env(task, 64, 1000, 2 if task.startswith("dmc") else 1)
     rng = np.random.default_rng(0)
     rates = []
     for rep in range(reps + 1):

@@ -352,7 +352,7 @@ GPU = {**QUICK, "train.device": "cuda", "train.precision": "bf16"}
 PRESETS = ("smoke", "quick", "gpu", "paper")
 
 
-SUITES = ("metaworld", "dmc", "atari")
+SUITES = ("metaworld", "dmc", "dmc_distracted", "atari")
 INIT_SCHEMES = ("glorot", "trunc_normal", "torch")  # agents/init.py applies them
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them
 
@@ -387,8 +387,9 @@ def _task_hint(task: str) -> str:
 def suite_of(task: str) -> str:
     suite, _, name = task.partition("/")
     if suite not in SUITES or not name:
-        raise ConfigError(f"bad task {task!r}: expected metaworld/<task>, "
-                          f"dmc/<domain>-<task> or atari/<game>{_task_hint(task)}")
+        raise ConfigError(f"bad task {task!r}: expected metaworld/<task>, dmc/<domain>-<task>, "
+                          f"dmc_distracted/<domain>-<task>[?bg=...] or atari/<game>"
+                          f"{_task_hint(task)}")
     return suite
 
 
@@ -419,7 +420,7 @@ def make_config(
         apply_overrides(cfg, {"model.agent": "dreamerv3", **PAPER_V3})
     if suite == "metaworld":
         apply_overrides(cfg, PAPER_METAWORLD)
-    elif suite == "dmc":
+    elif suite in ("dmc", "dmc_distracted"):  # distracted DMC: the same agent config
         apply_overrides(cfg, PAPER_DMC)
         cfg.env.camera = "0"
     elif suite == "atari":

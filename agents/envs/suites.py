@@ -160,13 +160,16 @@ class DMCEnv:
     discrete = False
 
     def __init__(self, name: str, size: int = 64, episode_length: int = 1000,
-                 camera: str = "0", render: str = "fast", action_repeat: int = 2):
+                 camera: str = "0", render: str = "fast", action_repeat: int = 2,
+                 model: tuple[bytes, dict[str, bytes]] | None = None):
         from dm_control import suite
 
         if name not in DMC_TASKS:
             raise UnknownTaskError(f"unknown DMC task {name!r}; known: {', '.join(DMC_TASKS)}")
         domain, task = DMC_TASKS[name]
         self._env = suite.load(domain, task, task_kwargs={"random": 0})
+        if model is not None:  # a changed model of the domain (xml, assets): distracted DMC
+            self._env.physics.reload_from_xml_string(*model)
         configure_rendering(self._env.physics.model, size, render)
         self._size = size
         self._camera = int(camera) if camera.isdigit() else camera
@@ -208,18 +211,31 @@ class DMCEnv:
 
 def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat: int = 1,
              camera: str = "corner", render: str = "fast"):
-    """Build an environment from `metaworld/<task>`, `dmc/<domain>-<task>` or `atari/<game>`."""
+    """Build an environment from `metaworld/<task>`, `dmc/<domain>-<task>`,
+    `dmc_distracted/<domain>-<task>[?options]` (agents/envs/distracted.py) or `atari/<game>`."""
     suite, _, name = task.partition("/")
     if suite == "metaworld":
         return MetaWorldEnv(name, size, episode_length, camera, render, action_repeat)
     if suite == "dmc":
         cam = camera if camera != "corner" else "0"
         return DMCEnv(name, size, episode_length, cam, render, action_repeat)
+    if suite == "dmc_distracted":
+        from agents.envs.distracted import Distracted, distracted_model, parse_task
+
+        base, bg = parse_task(name)
+        check_task(f"dmc/{base}")
+        cam = camera if camera != "corner" else "0"
+        env = DMCEnv(base, size, episode_length, cam, render, action_repeat,
+                     model=distracted_model(DMC_TASKS[base][0]))
+        return Distracted(env, bg, size)
     if suite == "atari":
         from agents.envs.atari import AtariEnv
 
         return AtariEnv(name, size, episode_length, action_repeat)
-    raise UnknownTaskError(f"unknown suite in task {task!r}: use metaworld/, dmc/ or atari/")
+    raise UnknownTaskError(f"unknown suite in task {task!r}: use {SUITE_NAMES}")
+
+
+SUITE_NAMES = "metaworld/, dmc/, dmc_distracted/ or atari/"
 
 
 def check_task(task: str) -> None:
@@ -231,12 +247,21 @@ def check_task(task: str) -> None:
     elif suite == "dmc":
         if name not in DMC_TASKS:
             raise UnknownTaskError(f"unknown DMC task {name!r}; known: {', '.join(DMC_TASKS)}")
+    elif suite == "dmc_distracted":
+        from agents.envs.distracted import check_background, parse_task
+
+        base, bg = parse_task(name)
+        check_task(f"dmc/{base}")
+        try:
+            check_background(bg)  # a video folder that is missing, empty or unreadable
+        except ValueError as exc:
+            raise UnknownTaskError(str(exc)) from None
     elif suite == "atari":
         from agents.envs.atari import check_game
 
         check_game(name)
     else:
-        raise UnknownTaskError(f"unknown suite in task {task!r}: use metaworld/, dmc/ or atari/")
+        raise UnknownTaskError(f"unknown suite in task {task!r}: use {SUITE_NAMES}")
 
 
 def known_tasks() -> list[str]:
@@ -244,7 +269,8 @@ def known_tasks() -> list[str]:
     from agents.envs.atari import ATARI100K
 
     return ([f"metaworld/{n}" for n in metaworld_task_names()]
-            + [f"dmc/{n}" for n in DMC_TASKS] + [f"atari/{g}" for g in ATARI100K])
+            + [f"dmc/{n}" for n in DMC_TASKS] + [f"dmc_distracted/{n}" for n in DMC_TASKS]
+            + [f"atari/{g}" for g in ATARI100K])
 
 
 def _xml_cameras(path: Path, root: Path) -> list[str]:
@@ -280,7 +306,8 @@ def model_cameras(task: str) -> tuple[str, ...] | None:
             # model_name is a property that only joins paths: read it without an instance.
             path = Path(ALL_V3_ENVIRONMENTS[f"{name}-v3"].model_name.fget(None))
             return tuple(_xml_cameras(path, path.parent))
-        if suite == "dmc":
+        if suite in ("dmc", "dmc_distracted"):
+            name = name.partition("?")[0]
             import importlib.util
 
             spec = importlib.util.find_spec("dm_control")
@@ -297,7 +324,7 @@ def check_camera(task: str, camera: str) -> None:
     names = model_cameras(task)
     if names is None:
         return
-    if task.startswith("dmc/"):
+    if task.startswith(("dmc/", "dmc_distracted/")):
         choices = [str(i) for i in range(len(names))] + [n for n in names if n]
         if camera == "corner" and names:
             return
