@@ -149,6 +149,12 @@ class LogConfig:
     # jsonl (always written, listed or not), tensorboard (RUN_DIR/tb/) and wandb (offline
     # unless WANDB_MODE says otherwise); `--set log.outputs=jsonl,tensorboard`
     outputs: tuple[str, ...] = ("jsonl",)
+    # Videos (agents/videos.py) at every video_every-th evaluation and the last (0: none): an
+    # evaluation episode and the world model's open loop (true | predicted | error) after
+    # video_context frames, each cut at video_max_frames frames; RUN_DIR/videos/.
+    video_every: int = 0
+    video_max_frames: int = 500
+    video_context: int = 5
 
 
 @dataclass
@@ -601,6 +607,12 @@ def validate(cfg: Config) -> None:
     need(not (cfg.train.cuda_graphs and cfg.train.precision == "fp16"),
          "train.cuda_graphs needs fp32 or bf16 (fp16's gradient scaler syncs every step)")
     check_outputs(cfg.log.outputs)
+    need(cfg.log.video_every >= 0, f"log.video_every must be >= 0 (0: no videos), got "
+         f"{cfg.log.video_every}")
+    need(cfg.log.video_context >= 1, f"log.video_context must be >= 1, got "
+         f"{cfg.log.video_context}")
+    need(cfg.log.video_max_frames > cfg.log.video_context, "log.video_max_frames must be > "
+         f"log.video_context ({cfg.log.video_context}), got {cfg.log.video_max_frames}")
     need(len(cfg.model.enc_kernels) >= 1 and len(cfg.model.dec_kernels) >= 1,
          "model.enc_kernels and model.dec_kernels must not be empty")
     need(cfg.env.episode_length % cfg.env.action_repeat == 0,
@@ -643,9 +655,10 @@ def check_outputs(outputs) -> None:
 
 # How a run is executed or recorded, not what it computes: not part of a run's identity.
 # Same run either way (a probe restores the random state it used; log.outputs only adds
-# where the same rows go).
+# where the same rows go; videos draw on a forked random state).
 EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "probe_every"),
-                  ("log", "outputs"))
+                  ("log", "outputs"), ("log", "video_every"), ("log", "video_max_frames"),
+                  ("log", "video_context"))
 
 
 # Fields added after runs existed, at the value that computes what those runs computed: left

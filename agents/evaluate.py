@@ -1,14 +1,16 @@
 """Evaluate a run's checkpoint: evaluation episodes as the trainer runs them, as a CSV table.
 
-    python -m agents.evaluate RUN_DIR [--checkpoint latest|PATH] [--episodes N] [--out DIR] \
-        [--set KEY=VALUE ...]
+    python -m agents.evaluate RUN_DIR [--checkpoint latest|PATH] [--episodes N] [--video] \
+        [--out DIR] [--set KEY=VALUE ...]
 
 Loads RUN_DIR/config.json and the checkpoint (latest: RUN_DIR/ckpt.pt), builds the agent as
 the trainer does (either family), and plays N evaluation episodes (default: the run's
 train.eval_episodes) in the run's own env pool (env.num_envs workers) with the trainer's policy
 call (the actor's mode or a sample, behaviour.eval_greedy). Writes OUT/step_<step>.csv
 (episode, seed, return, success, length; OUT defaults to RUN_DIR/evaluate/) and
-OUT/step_<step>.json (the summary), and prints one summary line.
+OUT/step_<step>.json (the summary), and prints one summary line. With --video, also
+OUT/videos/eval_<step> and open_loop_<step> (.mp4, or .gif without imageio-ffmpeg; see
+agents/videos.py): the first episode played, and the world model's open loop on it.
 
 Which episodes: a checkpoint is taken right after the evaluation at its step, and records the
 random state that evaluation started from. Evaluating it plays the same episodes (indices
@@ -109,7 +111,8 @@ def plan(base: Config, state: dict, logged: dict | None) -> tuple[int, dict, boo
 
 
 def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None,
-             out: str | Path | None = None, overrides: list[str] | None = None) -> dict:
+             out: str | Path | None = None, overrides: list[str] | None = None,
+             video: bool = False) -> dict:
     """Evaluate a checkpoint of `run`; returns the summary (also written beside the CSV)."""
     import numpy as np
     import pandas as pd
@@ -154,10 +157,20 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
         # The run's evaluation first, in the rounds the trainer played it in (up to N envs at
         # a time: the random draws depend on the batch), then any more episodes.
         per_eval = min(count, base.train.eval_episodes)
-        rows = evaluation_episodes(pool, policy, cfg.train.seed, first, per_eval)
+        kept: dict[int, dict] = {}  # the first episode, for --video
+        rows = evaluation_episodes(pool, policy, cfg.train.seed, first, per_eval,
+                                   (lambda i, ep: kept.setdefault(0, ep)) if video else None)
         if count > per_eval:
             rows += evaluation_episodes(pool, policy, cfg.train.seed, first + per_eval,
                                         count - per_eval)
+        frames = {}
+        if video:  # after the episodes, on a forked random state: the rows stay the same
+            from agents.videos import episode_video, open_loop_frames
+
+            n, ep = cfg.log.video_max_frames, kept[0]
+            frames = {"eval": episode_video(ep["image"][:n], ep["reward"][:n]),
+                      "open_loop": open_loop_frames(agent.wm, ep, cfg.log.video_context, n,
+                                                    device)}
     finally:
         pool.close()
 
@@ -181,6 +194,11 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
     table.to_csv(csv, index=False)
     summary["csv"] = str(out / f"step_{step}.csv")
     atomic_write_text(out / f"step_{step}.csv", csv.getvalue())
+    if frames:
+        from agents.videos import publish
+
+        summary["videos"] = [str(p) for p in publish(run, step, frames,
+                                                       directory=out / "videos")]
     atomic_write_text(out / f"step_{step}.json", json.dumps(summary, indent=2))
     return summary
 
@@ -209,13 +227,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="latest (RUN_DIR/ckpt.pt, default) or a checkpoint file's path")
     parser.add_argument("--episodes", type=positive_int,
                         help="evaluation episodes (default: the run's train.eval_episodes)")
+    parser.add_argument("--video", action="store_true", help="also write the first "
+                        "episode's video and the world model's open loop on it (OUT/videos/)")
     parser.add_argument("--out", help="where the table goes (default: RUN_DIR/evaluate/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config field, e.g. "
                         "train.device=cpu or env.num_envs=4")
     args = parser.parse_args(argv)
     try:
-        summary = evaluate(args.run, args.checkpoint, args.episodes, args.out, args.overrides)
+        summary = evaluate(args.run, args.checkpoint, args.episodes, args.out, args.overrides,
+                           args.video)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,8 @@ RMSE from the posterior (`reward_rmse_post`) and whole-episode open loop after
 `offline.context` frames (`reward_rmse_open_loop`), and the reconstruction MSE (`recon_mse`).
 Each evaluation also keeps the world model's weights (`snapshots/wm_<updates>.pt`, see
 `snapshot_path`), so analyses can probe the latents at every checkpoint, not only the last.
+With `log.video_every`, evaluations also write the open-loop video of the first held-out
+episode (agents/videos.py).
 """
 
 from __future__ import annotations
@@ -168,6 +170,7 @@ class OfflineTrainer:
         self.agent.wm.train()
         self.logger.write(self.p.updates, "eval", metrics)
         self.p.done = self.p.updates >= self.cfg.offline.updates
+        self._video()
         wm_only = {k: v for k, v in self.agent.checkpoint_state()["modules"].items()
                    if k.startswith("wm.")}
         path = snapshot_path(self.out, self.p.updates)
@@ -181,6 +184,19 @@ class OfflineTrainer:
         self.heartbeat(self.p.updates, force=True)
         hold_if_requested()
         return metrics
+
+    def _video(self) -> None:
+        """The world model's open loop on the first held-out episode, at every
+        log.video_every-th evaluation and the last (no policy: no episode video)."""
+        log, o = self.cfg.log, self.cfg.offline
+        index = -(-self.p.updates // o.eval_every) - 1  # this evaluation's, from 0
+        if log.video_every == 0 or not (index % log.video_every == 0 or self.p.done):
+            return
+        from agents.videos import open_loop_frames, publish
+
+        frames = open_loop_frames(self.agent.wm, self.heldout[0], log.video_context,
+                                  log.video_max_frames, self.device)
+        publish(self.out, self.p.updates, {"open_loop": frames}, self.logger.sinks)
 
     def run(self) -> dict[str, float]:
         from tqdm import tqdm

@@ -2,8 +2,9 @@
 
 metrics.jsonl is the record every analysis reads and is always written. The extras get every
 row it gets (train, eval and episode splits, online and offline runs) as scalars named
-`split/metric` at the row's step; MetricsLogger hands each row to them (`sinks`). Each extra
-is an optional dependency, imported only when a run asks for it:
+`split/metric` at the row's step; MetricsLogger hands each row to them (`sinks`), and
+agents/videos.py each video (`log.video_every`) as `video/<kind>`. Each extra is an optional
+dependency, imported only when a run asks for it:
 
 - `tensorboard`: event files in RUN_DIR/tb/ (torch.utils.tensorboard.SummaryWriter). A resumed
   run appends to the same directory with `purge_step` just past its checkpoint's step, so the
@@ -78,6 +79,20 @@ class TensorBoardSink:
         # after a checkpoint loses none of the rows it had seen.
         self.writer.flush()
 
+    def video(self, step: int, name: str, path: Path, frames) -> None:
+        """A video (agents/videos.py) as an animated GIF image `video/<name>`. Not through
+        SummaryWriter.add_video: it encodes with moviepy, which its current versions break."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        from agents.videos import gif_bytes
+
+        data = path.read_bytes() if path.suffix == ".gif" else gif_bytes(frames)
+        _, h, w, c = frames.shape
+        image = Summary.Image(height=h, width=w, colorspace=c, encoded_image_string=data)
+        self.writer._get_file_writer().add_summary(
+            Summary(value=[Summary.Value(tag=f"video/{name}", image=image)]), global_step=step)
+        self.writer.flush()
+
     def close(self, failed: bool = False) -> None:
         self.writer.close()
 
@@ -128,6 +143,12 @@ class WandbSink:
         values = scalars(split, metrics)
         if values:
             self.run.log(values, step=step)
+
+    def video(self, step: int, name: str, path: Path, frames) -> None:
+        """A video file (agents/videos.py) as `video/<name>` at `step`."""
+        import wandb
+
+        self.run.log({f"video/{name}": wandb.Video(str(path))}, step=step)
 
     def close(self, failed: bool = False) -> None:
         self.run.finish(exit_code=1 if failed else 0)

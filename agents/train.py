@@ -15,6 +15,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,16 +93,20 @@ def summary(ep: dict, action_repeat: int) -> dict[str, float]:
             "length": int(len(ep["reward"]) - 1) * action_repeat}
 
 
-def evaluation_episodes(envs, policy, seed: int, first: int, count: int) -> list[dict]:
+def evaluation_episodes(envs, policy, seed: int, first: int, count: int,
+                        on_episode: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Evaluation episodes `first`, ..., `first + count - 1` of a run seeded `seed`, up to
     `envs.n` at a time, acting with `policy` (the trainer's and agents.evaluate's: the agent's
-    greedy or sampled action, behaviour.eval_greedy): one row per episode, in order."""
+    greedy or sampled action, behaviour.eval_greedy): one row per episode, in order.
+    `on_episode(index, arrays)` is shown each episode's arrays (for videos)."""
     rows = []
     for start in range(0, count, envs.n):
         seeds = {i: episode_seed(seed, 1, 0, first + start + i)
                  for i in range(min(envs.n, count - start))}
         episodes = play(envs, seeds, policy, lambda live: None)
         for i, ep in episodes.items():
+            if on_episode is not None:
+                on_episode(first + start + i, ep)
             rows.append({"episode": first + start + i, "seed": seeds[i],
                          **summary(ep, envs.action_repeat)})
     return rows
@@ -379,17 +384,34 @@ class Trainer:
         first = self.p.evals * cfg.eval_episodes
         self._eval_record = {"step": self.p.step, "first": first,
                              "episodes": cfg.eval_episodes, **random_state(self.device)}
+        every = self.cfg.log.video_every
+        kept: dict[int, dict] = {}  # the first episode, when this evaluation makes videos
+        filmed = every > 0 and (self.p.evals % every == 0 or self.p.step >= cfg.steps)
         rows = evaluation_episodes(
             self._eval_pool(), lambda images, state: self._act(images, state, explore=False),
-            cfg.seed, first, cfg.eval_episodes)
+            cfg.seed, first, cfg.eval_episodes,
+            (lambda i, ep: kept.setdefault(0, ep)) if filmed else None)
         returns = [row["return"] for row in rows]
         successes = [row["success"] for row in rows]
         self._last_eval = {"return": float(np.mean(returns)), "success": float(np.mean(successes)),
                            "episodes": len(returns)}
         self.logger.write(self.p.step, "eval", self._last_eval)
+        if kept:
+            self._videos(kept[0])
         self.p.evals += 1
         offset = cfg.eval_offset  # evaluations at offset + k * eval_every
         self.p.next_eval = offset + next_multiple(self.p.step - offset, cfg.eval_every)
+
+    def _videos(self, episode: dict) -> None:
+        """An evaluation episode and the world model's open loop on it (log.video_every)."""
+        from agents.videos import episode_video, open_loop_frames, publish
+
+        log = self.cfg.log
+        frames = {"eval": episode_video(episode["image"][:log.video_max_frames],
+                                        episode["reward"][:log.video_max_frames]),
+                  "open_loop": open_loop_frames(self.agent.wm, episode, log.video_context,
+                                                log.video_max_frames, self.device)}
+        publish(self.out, self.p.step, frames, self.logger.sinks)
 
 
 def train(cfg: Config, out: str | Path, progress_bar: bool = True) -> dict[str, float]:

@@ -19,6 +19,7 @@ from torch import distributions as D
 from torch import nn
 
 from agents.config import ModelConfig
+from agents.dreamerv2.world_model import WorldModel as V2WorldModel
 from agents.dreamerv3.distributions import TwoHotSymlog
 from agents.dreamerv3.networks import RSSM, Decoder, Encoder, mlp
 from agents.learner import Posterior, preprocess
@@ -83,3 +84,7 @@ class WorldModel(nn.Module):
         logs.update(loss_cont=cont.detach(), kl_dyn=kl_dyn.detach(), kl_rep=kl_rep.detach(),
                     recon_mse=(recon.detach().float() - image).pow(2).mean())
         return total, logs, Posterior(deter.detach(), stoch.detach())
+
+    # Open loop as on DreamerV2 (posterior for `context` frames, then the prior's mode under
+    # the real actions): the same steps through this family's RSSM, decoder and reward mean.
+    open_loop = V2WorldModel.open_loop
