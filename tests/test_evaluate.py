@@ -77,6 +77,24 @@ def test_evaluate_more_episodes_keeps_the_runs_own_first(finished_run, capsys):
 
 
 @pytest.mark.slow
+def test_evaluate_video_films_the_first_episode_and_keeps_the_rows(finished_run, capsys):
+    import imageio
+
+    from agents.videos import video_format
+
+    code, out, err = evaluate(capsys, finished_run, "--video", "--out", finished_run / "filmed")
+    assert code == 0, err
+    assert "(reproduced)" in out  # the videos draw on a forked random state
+    summary = json.loads((finished_run / "filmed" / "step_200.json").read_text())
+    fmt = video_format()
+    assert summary["videos"] == [str(finished_run / "filmed" / "videos" / f"{kind}_00000200.{fmt}")
+                                 for kind in ("eval", "open_loop")]
+    for path, width in zip(summary["videos"], (128, 384), strict=True):
+        frames = imageio.v2.mimread(path, memtest=False)
+        assert len(frames) == 26 and frames[0].shape[:2] == (160, width)  # 25 steps + reset
+
+
+@pytest.mark.slow
 def test_evaluate_redoes_a_dreamerv3_evaluation_action_for_action(tmp_path, capsys, monkeypatch):
     """The other family on Atari, sampling its evaluation actions (behaviour.eval_greedy off,
     as DreamerV3 does) in two env workers, three episodes per evaluation (rounds of 2 and 1).
