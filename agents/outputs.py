@@ -81,7 +81,7 @@ class TensorBoardSink:
 
     def video(self, step: int, name: str, path: Path, frames) -> None:
         """A video (agents/videos.py) as an animated GIF image `video/<name>`. Not through
-        SummaryWriter.add_video: it encodes with moviepy, which its current versions break."""
+        SummaryWriter.add_video: it encodes with moviepy 1.x's `moviepy.editor`, gone in 2.x."""
         from tensorboard.compat.proto.summary_pb2 import Summary
 
         from agents.videos import gif_bytes
