@@ -29,11 +29,13 @@ OFFLINE_NOTE = (
 
 def eval_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Evaluation score per run and step on one [0, 1] scale: Meta-world success rate,
-    DMC return / 1000 (both suites' natural maxima), so tasks can be aggregated."""
+    DMC return / 1000, distracted or not (the suites' natural maxima), so tasks can be
+    aggregated."""
     success = metric(table, "success")
     success = success[success["task"].str.startswith("metaworld/")]
     ret = metric(table, "return")
-    ret = ret[ret["task"].str.startswith("dmc/")].assign(value=lambda d: d["value"] / 1000)
+    ret = ret[ret["task"].str.startswith(("dmc/", "dmc_distracted/"))].assign(
+        value=lambda d: d["value"] / 1000)
     return pd.concat([success, ret], ignore_index=True)
 
 
@@ -41,7 +43,7 @@ def score_label(scores: pd.DataFrame) -> str:
     suites = set(scores["task"].str.split("/").str[0])
     if suites == {"metaworld"}:
         return "success rate"
-    if suites == {"dmc"}:
+    if suites <= {"dmc", "dmc_distracted"}:
         return "return / 1000"
     return SCORE_LABEL
 

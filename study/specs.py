@@ -111,6 +111,20 @@ ATARI = {"smoke": {"model.agent": "dreamerv3"},
          "gpu": {"model.agent": "dreamerv3"}, "paper": {"model.agent": "dreamerv3"}}
 DREAMERV3 = ("dreamerv3", "fixed", {"w_o": 1.0, "w_r": 1.0, "w_d": 1.0})
 
+# distracted: DreamerV2 vs HarmonyDream on DMC whose backgrounds play videos
+# (agents/envs/distracted.py). paper is the paper's protocol: Kinetics-400 driving_car videos
+# (bg=video, from $HD_DISTRACTOR_VIDEOS), the DMC-vision config. Below it the default
+# synthetic moving-shape videos stand in for them, online RL: smoke checks the pipeline; quick
+# is the quick model on walker-walk to 30K frames, a CPU background job of hours (as
+# dreamer_check's quick), labelled as a stand-in in the report.
+DISTRACTED_TASKS = tuple(f"dmc_distracted/{t}" for t in ("walker-walk", "cheetah-run",
+                                                         "cartpole-swingup"))
+DISTRACTED_VIDEO = tuple(f"{t}?bg=video" for t in DISTRACTED_TASKS)
+DISTRACTED = {"smoke": {}, "gpu": {},
+              "quick": {"train.steps": "30000", "train.eval_every": "10000",
+                        "train.checkpoint_every": "2000", "env.num_envs": "2"},
+              "paper": {}}
+
 STUDIES = {s.name: s for s in [
     Study("finding1", "Finding 1: raising the reward-loss weight w_r changes sample efficiency "
           "(below paper scale: how it changes the world model's held-out reward prediction)",
@@ -124,10 +138,11 @@ STUDIES = {s.name: s for s in [
           "and HarmonyDream", ANALYSIS_TASKS,
           (("reward_only", "reward_only", {}), ("observation_only", "observation_only", {}),
            DREAMER, HARMONY), overrides=OFFLINE, preset_tasks=OFFLINE_TASK),
-    Study("harmony", "DreamerV2 vs HarmonyDream on Meta-world and DMC vision tasks",
+    Study("harmony", "DreamerV2 vs HarmonyDream on Meta-world, DMC vision and (paper) DMC "
+          "with Kinetics video backgrounds",
           (*ANALYSIS_TASKS, "metaworld/drawer-open", "metaworld/door-open",
            "metaworld/sweep-into", "dmc/cartpole-swingup", "dmc/walker-walk",
-           "dmc/cheetah-run"), (DREAMER, HARMONY),
+           "dmc/cheetah-run", *DISTRACTED_VIDEO), (DREAMER, HARMONY),
           overrides=OFFLINE, preset_tasks=OFFLINE_TASKS),
     Study("dreamer_check", "Our DreamerV2 (fixed 1/1/1) against published DreamerV2 curves "
           "(DMC: danijar/dreamerv2; Meta-world: APV with the paper's protocol)", CHECK_TASKS,
@@ -142,6 +157,14 @@ STUDIES = {s.name: s for s in [
           "headline, against the official per-game scores", tuple(f"atari/{g}" for g in ATARI100K),
           (DREAMERV3, HARMONY), seeds={"smoke": 1, "quick": 1, "paper": 5}, overrides=ATARI,
           preset_tasks={"smoke": ("atari/pong",), "quick": ("atari/pong", "atari/boxing")}),
+    Study("distracted", "DreamerV2 vs HarmonyDream on DMC with distracting video backgrounds "
+          "(paper: Kinetics driving_car; below it: synthetic moving shapes, a stand-in)",
+          DISTRACTED_VIDEO, (DREAMER, HARMONY), seeds={"smoke": 1, "quick": 1, "gpu": 3,
+                                                       "paper": 5},
+          overrides=DISTRACTED,
+          preset_tasks={"smoke": ("dmc_distracted/cartpole-swingup",),
+                        "quick": ("dmc_distracted/walker-walk",),
+                        "gpu": DISTRACTED_TASKS}),
     Study("ablations", "HarmonyDream ablations: unrectified, dynamics weight fixed, "
           "uncertainty weighting, hand-tuned w_r = 100", ANALYSIS_TASKS,
           (HARMONY, ("harmony_unrectified", "harmony_unrectified", {}),

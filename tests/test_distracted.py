@@ -124,6 +124,14 @@ def test_video_source_reads_a_folder(tmp_path):
     assert len(np.unique(images[1][mask])) == 1  # a flat grey frame in the background
 
 
+def test_video_folder_from_the_environment(tmp_path, monkeypatch):
+    write_gif(tmp_path / "a.gif", 3, 0)
+    monkeypatch.setenv("HD_DISTRACTOR_VIDEOS", str(tmp_path))
+    _, bg = parse_task("walker-walk?bg=video&frames=3")
+    assert bg.src == str(tmp_path)
+    make_config("smoke", "dmc_distracted/walker-walk?bg=video")
+
+
 @pytest.mark.parametrize("src, message", [
     ("/nonexistent/videos", "does not exist"),
     ("EMPTY", "has no videos"),
@@ -148,13 +156,15 @@ def test_bad_video_folders_are_one_line_and_exit_2(tmp_path, src, message):
 
 @pytest.mark.parametrize("task, message", [
     ("walker-walk?bg=kinetics", "unknown background source"),
-    ("walker-walk?bg=video", "needs src"),
+    ("walker-walk?bg=video", "needs src=FOLDER or \\$HD_DISTRACTOR_VIDEOS"),
+    ("walker-walk?bg=color&src=/tmp", "src goes only with bg=video"),
     ("walker-walk?colour=red", "unknown background option"),
     ("walker-walk?frames=abc", "bad background option"),
     ("walker-walk?gray=yes", "bad background option"),
     ("walker-walks", "unknown DMC task"),
 ])
-def test_bad_task_options_are_config_errors(task, message):
+def test_bad_task_options_are_config_errors(task, message, monkeypatch):
+    monkeypatch.delenv("HD_DISTRACTOR_VIDEOS", raising=False)
     with pytest.raises(ConfigError, match=message):
         make_config("smoke", f"dmc_distracted/{task}")
 

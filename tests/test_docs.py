@@ -312,6 +312,15 @@ CHECKED = ("study.run", "agents.train", "study.report", "study.status", "agents.
 
 def child_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    # Commands shown with HD_DISTRACTOR_VIDEOS=... (the paper's Kinetics folder) get a folder
+    # holding one small GIF, so their distracted-DMC tasks resolve.
+    import imageio.v3 as iio
+    import numpy as np
+
+    videos = tmp_path / "videos"
+    videos.mkdir(exist_ok=True)
+    iio.imwrite(videos / "clip.gif", np.zeros((2, 8, 8, 3), np.uint8), extension=".gif")
+    env["HD_DISTRACTOR_VIDEOS"] = str(videos)
     if shutil.which("sbatch") is None:
         # `study.run --executor slurm` wants sbatch on PATH before its dry run prints the grid;
         # this stand-in is never called (a dry run submits nothing) and fails if it is.

@@ -83,3 +83,18 @@ def test_atari100k_smoke_runs_end_to_end_beside_the_official_scores(tmp_path):
                  "P(HarmonyDream &gt; DreamerV3)", "of the protocol"):
         assert text in html, text
     assert (out / "figures" / "curves_vs_official.png").exists()
+
+
+def test_distracted_smoke_runs_end_to_end_and_names_its_background(tmp_path):
+    """Distracted DMC (synthetic videos, no files): both agents train online, and the report
+    says the background is a stand-in for the paper's Kinetics videos."""
+    results = tmp_path / "results"
+    run("study.run", "distracted", "--preset", "smoke", "--results", str(results),
+        "--no-progress", "--workers", "2")
+    out = tmp_path / "report"
+    run("study.report", "distracted", "--results", str(results), "--out", str(out),
+        "--reps", "100", "--no-progress")
+    html = (out / "distracted.html").read_text()
+    assert "dmc_distracted/cartpole-swingup" in html and "stand-in" in html
+    assert "return / 1000" in html  # scored as DMC returns
+    assert (out / "figures" / "learned_weights.png").exists()

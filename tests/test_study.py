@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -38,7 +39,12 @@ def test_quick_studies_share_offline_runs():
     assert lever == ids["finding3"]["harmony"] | ids["finding3"]["dreamerv2"]
 
 
-def test_every_study_expands_at_every_preset():
+def test_every_study_expands_at_every_preset(tmp_path, monkeypatch):
+    import imageio.v3 as iio
+
+    # The paper's distracted-DMC tasks read a video folder (Kinetics there; one GIF here).
+    iio.imwrite(tmp_path / "clip.gif", np.zeros((2, 8, 8, 3), np.uint8), extension=".gif")
+    monkeypatch.setenv("HD_DISTRACTOR_VIDEOS", str(tmp_path))
     for name in STUDIES:
         for preset in ("smoke", "quick", "gpu", "paper"):
             assert expand(name, preset, seeds=1)

@@ -11,7 +11,8 @@ The agent's pixels are never touched. Sources (`bg=`):
 
 - `synthetic` (default): procedurally generated moving-shape videos, seeded, no files. A
   stand-in for the paper's Kinetics-400 `driving_car` videos, and labelled so (`describe`).
-- `video`: the videos in folder `src` (any format imageio reads), the paper's source.
+- `video`: the videos in folder `src`, or in $HD_DISTRACTOR_VIDEOS when `src` is not given
+  (any format imageio reads): the paper's source, Kinetics-400 `driving_car` (docs/distracted.md).
 - `color`: one random colour per episode; `noise`: Gaussian noise every frame.
 
 Options: `frames` (frames kept in the video bank, official 1,000), `gray` (1: grayscale, the
@@ -23,6 +24,8 @@ episodes, drawn at the first reset).
 
 from __future__ import annotations
 
+import functools
+import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ import numpy as np
 from agents.envs.base import Obs, UnknownTaskError
 
 SOURCES = ("synthetic", "video", "color", "noise")
+VIDEOS_ENV = "HD_DISTRACTOR_VIDEOS"  # the video folder when a task gives no src=
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".gif")
 
 # The official suite's model changes (facts from its local_dm_control_suite, not its files):
@@ -72,11 +76,15 @@ def parse_task(name: str) -> tuple[str, Background]:
     if source not in SOURCES:
         raise UnknownTaskError(f"unknown background source {source!r}; choose from "
                                f"{', '.join(SOURCES)}")
-    if (source == "video") != ("src" in options):
-        raise UnknownTaskError("bg=video needs src=FOLDER (and src goes only with bg=video): "
-                               f"dmc_distracted/{name}")
+    if source != "video" and "src" in options:
+        raise UnknownTaskError(f"src goes only with bg=video: dmc_distracted/{name}")
+    if source == "video" and not options.get("src", os.environ.get(VIDEOS_ENV)):
+        raise UnknownTaskError(f"bg=video needs src=FOLDER or ${VIDEOS_ENV} (the paper's videos "
+                               "are Kinetics-400 driving_car: docs/distracted.md), or choose "
+                               "other tasks with --tasks")
     try:
-        bg = Background(source, options.get("src", ""), int(options.get("frames", 1000)),
+        src = options.get("src", os.environ.get(VIDEOS_ENV, "")) if source == "video" else ""
+        bg = Background(source, src, int(options.get("frames", 1000)),
                         _flag(options.get("gray", "1")), int(options.get("seed", 0)),
                         _flag(options.get("per_episode", "1")))
     except ValueError as exc:
@@ -115,6 +123,7 @@ def video_files(folder: str) -> list[Path]:
     return files
 
 
+@functools.cache
 def check_background(bg: Background) -> None:
     """Fail early, in one line, on a source that cannot be read: every video must decode."""
     if bg.source != "video":
