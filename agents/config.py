@@ -299,6 +299,33 @@ PAPER_ATARI = {
     "train.checkpoint_every": 20_000,
 }
 
+# Crafter, the open-world stand-in for Minecraft: the official dreamerv3-jax `crafter` config
+# (defaults + crafter): the XL model (deter 4096, CNN depth 96, 5 x 1024 MLPs), train ratio 512
+# (batch 16 x 64: one update per 2 agent steps), 1.01M steps, evaluation every 20K over 10
+# episodes (eval_initial: the first right after the prefill), float16 (the defaults' JAX
+# precision; fp16 autocast here, on CUDA). No action repeat; episodes end at 10,000 steps.
+PAPER_CRAFTER = {
+    "model.deter": 4096,
+    "model.hidden": 1024,
+    "model.depth": 96,
+    "model.mlp_layers": 5,
+    "model.mlp_units": 1024,
+    "env.action_repeat": 1,
+    "env.episode_length": 10_000,
+    "env.camera": "none",
+    "train.steps": 1_010_000,
+    "train.prefill": 1_100,  # the official fill: 1,024 windows of 64 (as for Atari)
+    "train.pretrain": 0,
+    "train.train_every": 2,
+    "train.eval_every": 20_000,
+    "train.eval_episodes": 10,
+    "train.eval_initial": True,
+    "train.chunk": 100,
+    "train.precision": "fp16",
+    "train.log_every": 5_000,
+    "train.checkpoint_every": 20_000,
+}
+
 # The official dreamerv3-jax README: Chopper Command's episodes are cut at 5,400 frames (not
 # 108,000), because an agent easily gets stuck there and training fails.
 CHOPPER_COMMAND_FRAMES = 5_400
@@ -322,6 +349,7 @@ QUICK = {
     "train.eval_episodes": 5,
     "train.log_every": 500,
     "train.checkpoint_every": 5_000,
+    "train.precision": "fp32",  # the default; Crafter's paper config asks for fp16 (CUDA)
 }
 
 SMOKE = {
@@ -345,6 +373,7 @@ SMOKE = {
     "train.eval_episodes": 1,
     "train.log_every": 50,
     "train.checkpoint_every": 100,
+    "train.precision": "fp32",
 }
 
 # Atari at smoke: episodes cut at 400 frames (100 agent steps at action repeat 4).
@@ -358,7 +387,8 @@ GPU = {**QUICK, "train.device": "cuda", "train.precision": "bf16"}
 PRESETS = ("smoke", "quick", "gpu", "paper")
 
 
-SUITES = ("metaworld", "dmc", "dmc_distracted", "atari")
+SUITES = ("metaworld", "dmc", "dmc_distracted", "atari", "crafter")
+DISCRETE_SUITES = ("atari", "crafter")  # one-hot actions: the dreamerv3 agent
 INIT_SCHEMES = ("glorot", "trunc_normal", "torch")  # agents/init.py applies them
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them
 
@@ -394,7 +424,7 @@ def suite_of(task: str) -> str:
     suite, _, name = task.partition("/")
     if suite not in SUITES or not name:
         raise ConfigError(f"bad task {task!r}: expected metaworld/<task>, dmc/<domain>-<task>, "
-                          f"dmc_distracted/<domain>-<task>[?bg=...] or atari/<game>"
+                          f"dmc_distracted/<domain>-<task>[?bg=...], atari/<game> or crafter/reward"
                           f"{_task_hint(task)}")
     return suite
 
@@ -429,6 +459,8 @@ def make_config(
     elif suite in ("dmc", "dmc_distracted"):  # distracted DMC: the same agent config
         apply_overrides(cfg, PAPER_DMC)
         cfg.env.camera = "0"
+    elif suite == "crafter":
+        apply_overrides(cfg, PAPER_CRAFTER)
     elif suite == "atari":
         apply_overrides(cfg, PAPER_ATARI)
         if task == "atari/chopper_command":  # the official README caps it: agents get stuck
@@ -524,11 +556,12 @@ def validate(cfg: Config) -> None:
     need(cfg.model.agent in AGENTS,
          f"unknown agent {cfg.model.agent!r}; choose from {', '.join(AGENTS)}"
          f"{did_you_mean(cfg.model.agent, AGENTS)}")
-    need(not (suite_of(cfg.env.task) == "atari" and cfg.model.agent != "dreamerv3"),
-         "atari/ tasks have discrete actions: use the dreamerv3 agent (--agent dreamerv3)")
-    need(not (cfg.model.agent == "dreamerv3" and suite_of(cfg.env.task) != "atari"),
-         "the dreamerv3 agent here has discrete (one-hot) actions only: use it on atari/ "
-         "tasks, and dreamerv2 for metaworld/ and dmc/")
+    suite = suite_of(cfg.env.task)
+    need(not (suite in DISCRETE_SUITES and cfg.model.agent != "dreamerv3"),
+         f"{suite}/ tasks have discrete actions: use the dreamerv3 agent (--agent dreamerv3)")
+    need(not (cfg.model.agent == "dreamerv3" and suite not in DISCRETE_SUITES),
+         "the dreamerv3 agent here has discrete (one-hot) actions only: use it on atari/ and "
+         "crafter/ tasks, and dreamerv2 for metaworld/ and dmc/")
     need(0 < cfg.behaviour.target_fraction <= 1, "behaviour.target_fraction must be in (0, 1]")
     need(0 <= cfg.behaviour.retnorm_low < cfg.behaviour.retnorm_high <= 100,
          "behaviour.retnorm_low/high must satisfy 0 <= low < high <= 100")

@@ -87,10 +87,16 @@ def play(envs, seeds: dict[int, int], policy, on_step, track=None) -> dict[int, 
     return {i: episodes[i].arrays() for i in order if i not in active}
 
 
-def summary(ep: dict, action_repeat: int) -> dict[str, float]:
-    """An episode's return, success and length in env steps (frames)."""
-    return {"return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
-            "length": int(len(ep["reward"]) - 1) * action_repeat}
+def summary(ep: dict, action_repeat: int, task: str = "") -> dict[str, float]:
+    """An episode's return, success and length in env steps (frames); for Crafter also
+    which achievements it unlocked (`achievement_<name>`: 0 or 1)."""
+    row = {"return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
+           "length": int(len(ep["reward"]) - 1) * action_repeat}
+    if task.startswith("crafter/"):
+        from agents.envs.crafter import episode_achievements
+
+        row.update(episode_achievements(ep["state"][-1]))
+    return row
 
 
 def evaluation_episodes(envs, policy, seed: int, first: int, count: int,
@@ -108,7 +114,7 @@ def evaluation_episodes(envs, policy, seed: int, first: int, count: int,
             if on_episode is not None:
                 on_episode(first + start + i, ep)
             rows.append({"episode": first + start + i, "seed": seeds[i],
-                         **summary(ep, envs.action_repeat)})
+                         **summary(ep, envs.action_repeat, envs.spec.task)})
     return rows
 
 
@@ -345,7 +351,8 @@ class Trainer:
                 bar.set_postfix(self._postfix(), refresh=False)
             if not cfg.chunk or self.p.step % cfg.chunk:
                 return False
-            if self.p.step >= self.p.next_eval and self.p.step < cfg.steps:
+            # Not before the prefill ends: the official train_eval checks only from then on.
+            if self.p.step >= max(self.p.next_eval, cfg.prefill) and self.p.step < cfg.steps:
                 self._evaluate()
                 bar.set_postfix(self._postfix(), refresh=False)
             return self.p.step >= cfg.steps
@@ -354,7 +361,8 @@ class Trainer:
         for ep in self._run_episodes(seeds, self._explore, on_step, track=True).values():
             self.replay.add(ep)
             self.p.episodes += 1
-            self.logger.write(self.p.step, "episode", summary(ep, self.envs.action_repeat))
+            self.logger.write(self.p.step, "episode",
+                              summary(ep, self.envs.action_repeat, self.cfg.env.task))
 
     def _train_if_due(self) -> None:
         cfg = self.cfg.train
@@ -395,6 +403,9 @@ class Trainer:
         successes = [row["success"] for row in rows]
         self._last_eval = {"return": float(np.mean(returns)), "success": float(np.mean(successes)),
                            "episodes": len(returns)}
+        # Crafter: each achievement's success rate over the evaluation episodes.
+        self._last_eval.update({k: float(np.mean([row[k] for row in rows]))
+                                for k in rows[0] if k.startswith("achievement_")})
         self.logger.write(self.p.step, "eval", self._last_eval)
         if kept:
             self._videos(kept[0])

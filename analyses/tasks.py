@@ -1,5 +1,5 @@
 """What each task of a study is, in words, for reports: where a task stands in for the paper's
-(a synthetic background for the Kinetics videos), the report says so."""
+(a synthetic background for the Kinetics videos, Crafter for Minecraft), the report says so."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from collections.abc import Iterable
 
 
 def task_notes(tasks: Iterable[str]) -> list[str]:
-    """One sentence per task that needs one (distracted DMC: which background it used)."""
+    """One sentence per task that needs one (distracted DMC: which background it used;
+    Crafter: what it stands in for)."""
     from agents.envs.distracted import describe
 
     notes = []
     for task in sorted(set(tasks)):
         if task.startswith("dmc_distracted/"):
             notes.append(f"`{task}`: {describe(task)}.")
+        elif task.startswith("crafter/"):
+            notes.append(f"`{task}`: Crafter, the open-world stand-in for the paper's "
+                         "Minecraft (which cannot be installed from the package registries); "
+                         "not the paper's experiment.")
     return notes

@@ -125,6 +125,20 @@ DISTRACTED = {"smoke": {}, "gpu": {},
                         "train.checkpoint_every": "2000", "env.num_envs": "2"},
               "paper": {}}
 
+# crafter: DreamerV3 vs DreamerV3 + HarmonyDream on Crafter, the open-world stand-in for the
+# paper's Minecraft (agents/envs/crafter.py). paper is the official dreamerv3-jax crafter config
+# (agents/config.py PAPER_CRAFTER: the XL model, 1.01M steps, fp16 on a GPU). quick is the small
+# quick model at batch 8 x 32 to 10K steps, one update per 20 (about 450 updates), evaluated
+# at 5K and 10K: tens of minutes per run on a CPU, far from the 1M steps at which Crafter
+# scores are reported, and labelled so.
+CRAFTER = {"smoke": {"model.agent": "dreamerv3"},
+           "quick": {"model.agent": "dreamerv3", "replay.batch_size": "8",
+                     "replay.seq_len": "32", "train.steps": "10100", "train.prefill": "1100",
+                     "train.pretrain": "10", "train.train_every": "20",
+                     "train.eval_every": "5000", "train.eval_episodes": "5",
+                     "train.log_every": "1000", "train.checkpoint_every": "2000"},
+           "gpu": {"model.agent": "dreamerv3"}, "paper": {"model.agent": "dreamerv3"}}
+
 STUDIES = {s.name: s for s in [
     Study("finding1", "Finding 1: raising the reward-loss weight w_r changes sample efficiency "
           "(below paper scale: how it changes the world model's held-out reward prediction)",
@@ -165,6 +179,11 @@ STUDIES = {s.name: s for s in [
           preset_tasks={"smoke": ("dmc_distracted/cartpole-swingup",),
                         "quick": ("dmc_distracted/walker-walk",),
                         "gpu": DISTRACTED_TASKS}),
+    Study("crafter", "Crafter (the open-world stand-in for the paper's Minecraft): DreamerV3 vs "
+          "DreamerV3 + HarmonyDream, achievement success rates and the Crafter score",
+          ("crafter/reward",), (DREAMERV3, HARMONY), seeds={"smoke": 1, "quick": 1, "gpu": 3,
+                                                           "paper": 5},
+          overrides=CRAFTER),
     Study("ablations", "HarmonyDream ablations: unrectified, dynamics weight fixed, "
           "uncertainty weighting, hand-tuned w_r = 100", ANALYSIS_TASKS,
           (HARMONY, ("harmony_unrectified", "harmony_unrectified", {}),

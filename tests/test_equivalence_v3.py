@@ -762,3 +762,29 @@ def test_schedule_and_settings_are_the_official_config(off):
     assert (c.retnorm.impl, c.retnorm.max) == ("perc_ema", 1.0)
     assert (b.retnorm_decay, b.retnorm_low, b.retnorm_high) == (
         c.retnorm.decay, c.retnorm.perclo, c.retnorm.perchi)
+
+
+def test_crafter_paper_preset_is_the_official_crafter_config(off):
+    """Crafter (the stand-in for Minecraft): our paper preset against defaults + crafter, field
+    by field: the XL model, the schedule in agent steps (no action repeat) and precision."""
+    c = off.embodied.Config(off.configs["defaults"]).update(off.configs["crafter"])
+    cfg = make_config("paper", "crafter/reward", ["model.agent=dreamerv3"])
+    t, m, r = cfg.train, cfg.model, cfg.replay
+    assert c.task == "crafter_reward" and cfg.env.action_repeat == 1
+    assert cfg.env.image_size == 64 and cfg.env.episode_length == 10_000  # crafter.Env's length
+    assert (m.deter, m.hidden) == (c.rssm.deter, c.rssm.units) == (4096, 1024)
+    assert m.depth == c.encoder.cnn_depth == c.decoder.cnn_depth == 96
+    for head in (c.reward_head, c.cont_head, c.actor, c.critic):
+        assert (head.layers, head.units) == (m.mlp_layers, m.mlp_units) == (5, 1024)
+    assert (r.batch_size, r.seq_len) == (c.batch_size, c.batch_length) == (16, 64)
+    # train_ratio 512 replayed steps per agent step = half a batch of 1,024: one update per 2
+    assert c.run.train_ratio / (c.batch_size * c.batch_length) * t.train_every == 1
+    assert t.steps == c.run.steps and t.eval_every == c.run.eval_every
+    assert t.eval_episodes == c.run.eval_eps and t.eval_initial == c.run.eval_initial is True
+    assert c.envs.amount == cfg.env.num_envs == 1 and t.chunk == 100
+    assert t.prefill == official_prefill(c)
+    assert c.jax.precision == "float16" and t.precision == "fp16"
+    # The rest is the atari100k agent's (tested above): the same optimisers and losses.
+    assert (m.lr, m.eps, m.clip) == (c.model_opt.lr, c.model_opt.eps, c.model_opt.clip)
+    assert (cfg.behaviour.actor_lr, cfg.behaviour.critic_lr) == (c.actor_opt.lr, c.critic_opt.lr)
+    assert cfg.behaviour.eval_greedy is False

@@ -98,3 +98,19 @@ def test_distracted_smoke_runs_end_to_end_and_names_its_background(tmp_path):
     assert "dmc_distracted/cartpole-swingup" in html and "stand-in" in html
     assert "return / 1000" in html  # scored as DMC returns
     assert (out / "figures" / "learned_weights.png").exists()
+
+
+def test_crafter_smoke_runs_end_to_end_with_its_scores(tmp_path):
+    """Crafter with DreamerV3 and HarmonyDream: training episodes log their achievements, the
+    report computes success rates and the Crafter score, and says what Crafter stands in for."""
+    pytest.importorskip("crafter", reason="the crafter extra: pip install -e '.[crafter]'")
+    results = tmp_path / "results"
+    run("study.run", "crafter", "--preset", "smoke", "--results", str(results),
+        "--no-progress", "--workers", "2")
+    out = tmp_path / "report"
+    run("study.report", "crafter", "--results", str(results), "--out", str(out),
+        "--reps", "100", "--no-progress")
+    html = (out / "crafter.html").read_text()
+    assert "stand-in for the paper" in html and "Minecraft" in html
+    assert "Crafter score (%)" in html and "collect_wood" in html
+    assert (out / "figures" / "learning_curves.png").exists()

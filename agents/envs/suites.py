@@ -212,7 +212,8 @@ class DMCEnv:
 def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat: int = 1,
              camera: str = "corner", render: str = "fast"):
     """Build an environment from `metaworld/<task>`, `dmc/<domain>-<task>`,
-    `dmc_distracted/<domain>-<task>[?options]` (agents/envs/distracted.py) or `atari/<game>`."""
+    `dmc_distracted/<domain>-<task>[?options]` (agents/envs/distracted.py), `atari/<game>` or
+    `crafter/reward` (agents/envs/crafter.py)."""
     suite, _, name = task.partition("/")
     if suite == "metaworld":
         return MetaWorldEnv(name, size, episode_length, camera, render, action_repeat)
@@ -232,10 +233,14 @@ def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat
         from agents.envs.atari import AtariEnv
 
         return AtariEnv(name, size, episode_length, action_repeat)
+    if suite == "crafter":
+        from agents.envs.crafter import CrafterEnv
+
+        return CrafterEnv(name, size, episode_length)
     raise UnknownTaskError(f"unknown suite in task {task!r}: use {SUITE_NAMES}")
 
 
-SUITE_NAMES = "metaworld/, dmc/, dmc_distracted/ or atari/"
+SUITE_NAMES = "metaworld/, dmc/, dmc_distracted/, atari/ or crafter/"
 
 
 def check_task(task: str) -> None:
@@ -260,6 +265,10 @@ def check_task(task: str) -> None:
         from agents.envs.atari import check_game
 
         check_game(name)
+    elif suite == "crafter":
+        from agents.envs.crafter import check_task as check_crafter
+
+        check_crafter(name)
     else:
         raise UnknownTaskError(f"unknown suite in task {task!r}: use {SUITE_NAMES}")
 
@@ -270,7 +279,7 @@ def known_tasks() -> list[str]:
 
     return ([f"metaworld/{n}" for n in metaworld_task_names()]
             + [f"dmc/{n}" for n in DMC_TASKS] + [f"dmc_distracted/{n}" for n in DMC_TASKS]
-            + [f"atari/{g}" for g in ATARI100K])
+            + [f"atari/{g}" for g in ATARI100K] + ["crafter/reward", "crafter/noreward"])
 
 
 def _xml_cameras(path: Path, root: Path) -> list[str]:
