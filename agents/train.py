@@ -141,6 +141,20 @@ def next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
 
 
+def chunk_evaluation(step: int, next_eval: int, t) -> tuple[bool, int]:
+    """At a chunk boundary of a chunked run (train config `t`): evaluate now? and the next
+    evaluation step if not. As the official train_eval's `when.Every(eval_every,
+    eval_initial)`: checks begin after the prefill; the first says `eval_initial`, and
+    schedules the next evaluation on the grid past it; none at the run's end."""
+    if step >= t.steps or step < t.prefill:
+        return False, next_eval
+    if step - t.chunk < t.prefill:  # the first boundary after the prefill
+        if t.eval_initial:
+            return True, next_eval
+        return False, t.eval_offset + next_multiple(step - t.eval_offset, t.eval_every)
+    return step >= next_eval, next_eval
+
+
 def stop_on_signals() -> None:
     """SIGINT and SIGTERM (Ctrl-C, `kill`, the local executor stopping) stop a run as one
     KeyboardInterrupt: its status says interrupted and it resumes from its last checkpoint.
@@ -351,8 +365,8 @@ class Trainer:
                 bar.set_postfix(self._postfix(), refresh=False)
             if not cfg.chunk or self.p.step % cfg.chunk:
                 return False
-            # Not before the prefill ends: the official train_eval checks only from then on.
-            if self.p.step >= max(self.p.next_eval, cfg.prefill) and self.p.step < cfg.steps:
+            due, self.p.next_eval = chunk_evaluation(self.p.step, self.p.next_eval, cfg)
+            if due:
                 self._evaluate()
                 bar.set_postfix(self._postfix(), refresh=False)
             return self.p.step >= cfg.steps

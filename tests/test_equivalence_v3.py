@@ -670,6 +670,21 @@ def official_prefill(c) -> int:
     return steps
 
 
+def our_evaluations(t) -> list[int]:
+    """The steps at which our chunked loop evaluates (agents/train.py chunk_evaluation, called
+    at every chunk boundary as the loop does), for a run config `t` without action repeat."""
+    from agents.train import chunk_evaluation, next_multiple
+
+    next_eval = t.eval_offset + (0 if t.eval_initial else t.eval_every)
+    out = []
+    for step in range(t.chunk, t.steps + 1, t.chunk):
+        due, next_eval = chunk_evaluation(step, next_eval, t)
+        if due:
+            out.append(step)
+            next_eval = t.eval_offset + next_multiple(step - t.eval_offset, t.eval_every)
+    return out
+
+
 def official_evaluations(c, prefill: int) -> list[int]:
     """Agent steps at which train_eval evaluates: embodied.when.Every(eval_every,
     eval_initial) checked before each 100-step chunk while step < steps."""
@@ -709,7 +724,7 @@ def test_schedule_and_settings_are_the_official_config(off):
     prefill = official_prefill(c)
     assert t.prefill == prefill * repeat == 4_400
     grid = list(range(t.eval_offset + t.eval_every, t.steps + 1, t.eval_every))
-    assert grid == [s * repeat for s in official_evaluations(c, prefill)]
+    assert grid == [s * repeat for s in official_evaluations(c, prefill)] == our_evaluations(t)
     assert (c.replay, c.replay_online, r.stream, r.prioritize_ends) == (
         "uniform", False, True, False)
     assert b.eval_greedy is False  # policy(mode='eval') samples the action
@@ -783,6 +798,7 @@ def test_crafter_paper_preset_is_the_official_crafter_config(off):
     assert t.eval_episodes == c.run.eval_eps and t.eval_initial == c.run.eval_initial is True
     assert c.envs.amount == cfg.env.num_envs == 1 and t.chunk == 100
     assert t.prefill == official_prefill(c)
+    assert our_evaluations(t) == official_evaluations(c, official_prefill(c))  # 1,100 first
     assert c.jax.precision == "float16" and t.precision == "fp16"
     # The rest is the atari100k agent's (tested above): the same optimisers and losses.
     assert (m.lr, m.eps, m.clip) == (c.model_opt.lr, c.model_opt.eps, c.model_opt.clip)

@@ -135,7 +135,9 @@ def test_chunked_run_evaluates_on_its_grid_and_ends_at_steps(tmp_path):
                                      "train.eval_initial=false"])
     train(cfg, out, progress_bar=False)
     df = read_metrics(out)
-    assert df.query("split == 'eval'")["step"].tolist() == [50, 100, 150]  # none at the end
+    # The official schedule: checks begin after the 100-step prefill; the first (at 100) says
+    # eval_initial (false), then every 50 on the grid; none at the end (200).
+    assert df.query("split == 'eval'")["step"].tolist() == [150]
     episodes = df.query("split == 'episode'")
     assert episodes["step"].tolist() == [80, 160]  # the one cut at 200 is dropped
     assert (episodes["length"] == 80).all()  # evaluation did not cut them short
