@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from agents.logger import writing
+from agents.files import writing
 
 
 def previous(path: Path) -> Path:

@@ -120,8 +120,8 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
 
     from agents.envs.parallel import EnvPool, EnvSpec
     from agents.families import make_agent
+    from agents.files import atomic_write_text
     from agents.learner import resolve_device
-    from agents.logger import atomic_write_text
     from agents.rundir import set_threads
     from agents.train import evaluation_episodes, set_random_state
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from agents.config import Config
 from agents.envs import make_env  # first: it sets MUJOCO_GL before metaworld imports mujoco
-from agents.logger import atomic_write_text
+from agents.files import atomic_write_text
 from agents.replay import (
     Episode,
     EpisodeBuilder,

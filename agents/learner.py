@@ -1,5 +1,5 @@
 """What every agent family shares: the device, Adam optimisers with global-norm clipping,
-mixed precision, the non-finite loss guard, image preprocessing, checkpoint state (`Learner`),
+mixed precision, the non-finite loss guard, checkpoint state (`Learner`),
 and the Dreamer update and acting step (`Dreamer`).
 
 A family's Agent (agents/dreamerv2, agents/dreamerv3) subclasses `Dreamer`: it builds its
@@ -14,7 +14,6 @@ sync per update); graphed updates leave that check to the metrics' read-back (`M
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,26 +22,7 @@ from torch import nn
 from agents.acting import ActingCopy
 from agents.config import ConfigError
 from agents.graphs import CapturedStep
-
-
-@dataclass
-class Posterior:
-    """Posterior states of a batch of sequences (both families' RSSMs)."""
-
-    deter: torch.Tensor  # [B, T, deter]
-    stoch: torch.Tensor  # [B, T, stoch * classes]
-
-    @property
-    def feat(self) -> torch.Tensor:
-        return torch.cat([self.stoch, self.deter], -1)
-
-
-def first_steps(batch: int, length: int, device: torch.device) -> torch.Tensor:
-    """is_first [B, T] for sequences that each start an episode segment at t = 0 (how both
-    official replays mark every training sequence: the RSSM starts afresh there)."""
-    first = torch.zeros(batch, length, device=device)
-    first[:, 0] = 1.0
-    return first
+from agents.latent import preprocess
 
 
 class NonFiniteLossError(RuntimeError):
@@ -65,11 +45,6 @@ def adam(params, lr: float, eps: float, weight_decay: float = 0.0,
     # capturable: the step count lives on the device, as a CUDA graph needs.
     return torch.optim.Adam(params, lr=lr, eps=eps, weight_decay=weight_decay, foreach=True,
                             capturable=capturable)
-
-
-def preprocess(image: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-0.5, 0.5]."""
-    return image.permute(*range(image.dim() - 3), -1, -3, -2).float() / 255.0 - 0.5
 
 
 def check_finite(logs: dict[str, torch.Tensor | float], total: torch.Tensor, step: int) -> None:

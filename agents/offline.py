@@ -27,8 +27,9 @@ import torch
 
 from agents import checkpoint, experts
 from agents.config import Config
-from agents.learner import preprocess
-from agents.logger import MetricsLogger, atomic_write_text
+from agents.files import atomic_write_text
+from agents.latent import preprocess
+from agents.logger import MetricsLogger
 from agents.metrics import Metrics
 from agents.replay import Episode, Replay, batches_by_length
 from agents.rundir import check_config, set_threads

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.logger import writing
+from agents.files import writing
 
 Episode = dict[str, np.ndarray]
 KEYS = ("image", "state", "action", "reward", "success", "terminal")

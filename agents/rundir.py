@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from agents.config import Config, ConfigError, config_from_dict, identity
-from agents.logger import atomic_write_text
+from agents.files import atomic_write_text
 
 
 def set_threads(threads: int) -> None:

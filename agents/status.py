@@ -16,7 +16,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from agents.logger import atomic_write_text, parse_row
+from agents.files import atomic_write_text
+from agents.logger import parse_row
 
 # Fault-injection hook for tests and debugging: while the file this names exists, a run pauses
 # right after each checkpoint (so a test can cancel, requeue or kill it at a known point).

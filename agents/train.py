@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from agents import checkpoint
 from agents.cli import Parser, flag_overrides
 from agents.config import Config, ConfigError, make_config
 from agents.learner import NonFiniteLossError
+from agents.lifetime import stop_on_signals
 from agents.logger import MetricsLogger
 from agents.metrics import Metrics
 from agents.replay import EpisodeBuilder
@@ -153,21 +153,6 @@ def chunk_evaluation(step: int, next_eval: int, t) -> tuple[bool, int]:
             return True, next_eval
         return False, t.eval_offset + next_multiple(step - t.eval_offset, t.eval_every)
     return step >= next_eval, next_eval
-
-
-def stop_on_signals() -> None:
-    """SIGINT and SIGTERM (Ctrl-C, `kill`, the local executor stopping) stop a run as one
-    KeyboardInterrupt: its status says interrupted and it resumes from its last checkpoint.
-    Later signals are swallowed, so a second one cannot cut the status write short."""
-    stopping = []
-
-    def handler(signum, frame):
-        if not stopping:
-            stopping.append(signum)
-            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
 
 
 class Trainer:

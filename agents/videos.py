@@ -168,7 +168,7 @@ def open_loop_frames(wm, episode: dict[str, np.ndarray], context: int, max_frame
         pred = torch.cat([out["recon"][:, :context], out["imagined"]], 1)[0].float()
         pred_reward = torch.cat([out["reward_post"][:, :context], out["reward_open_loop"]],
                                 1)[0].float().cpu().numpy()
-    # Decoder means are images in [-0.5, 0.5] (agents.learner.preprocess), channels first.
+    # Decoder means are images in [-0.5, 0.5] (agents.latent.preprocess), channels first.
     pred_image = ((pred.clamp(-0.5, 0.5) + 0.5) * 255).round().to(torch.uint8)
     pred_image = pred_image.permute(0, 2, 3, 1).cpu().numpy()
     return open_loop_video(image, pred_image, reward, pred_reward, context)

@@ -1,4 +1,5 @@
-"""Read a finished run back: its world model (from ckpt.pt) and its recorded episodes."""
+"""Read a finished run back: its world model (from ckpt.pt or an offline snapshot; either
+agent family) and its recorded episodes."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import torch
 
 from agents import checkpoint
 from agents.config import Config, config_from_dict
-from agents.dreamerv2.world_model import WorldModel
+from agents.families import make_agent
 from agents.offline import snapshot_path
 from agents.replay import Episode, batches_by_length, load_episode, with_terminal
-from agents.weighting import make_weighting
 
 
 def snapshot_updates(run_dir: str | Path) -> list[int]:
@@ -23,7 +23,7 @@ def snapshot_updates(run_dir: str | Path) -> list[int]:
 
 
 def load_world_model(run_dir: str | Path,
-                     updates: int | None = None) -> tuple[WorldModel, Config]:
+                     updates: int | None = None) -> tuple[torch.nn.Module, Config]:
     """The run's world model, on the CPU, in eval mode: the last checkpointed one, or with
     `updates` the offline snapshot kept at that evaluation (see `snapshot_updates`)."""
     run_dir = Path(run_dir)
@@ -34,9 +34,9 @@ def load_world_model(run_dir: str | Path,
         raise FileNotFoundError(f"{run_dir} has no {path.name}")
     modules = state["modules"] if updates is not None else state["agent"]["modules"]
     weights = {k.removeprefix("wm."): v for k, v in modules.items() if k.startswith("wm.")}
-    flat = cfg.model.stoch * cfg.model.classes
+    flat = cfg.model.stoch * cfg.model.classes  # both families' RSSMs take [stoch, action]
     action_dim = weights["rssm.img_in.0.weight"].shape[1] - flat
-    wm = WorldModel(cfg.model, action_dim, cfg.env.image_size, make_weighting(cfg.weighting))
+    wm = make_agent(cfg, action_dim, torch.device("cpu")).wm  # either family
     wm.load_state_dict(weights)
     return wm.eval(), cfg
 
@@ -65,7 +65,7 @@ def _inputs(episodes: list[Episode], idx: list[int]) -> tuple[torch.Tensor, torc
     return image, action
 
 
-def encode(wm: WorldModel, episodes: list[Episode], seed: int = 0,
+def encode(wm: torch.nn.Module, episodes: list[Episode], seed: int = 0,
            batch: int = 16) -> list[np.ndarray]:
     """Latent features [T_i, feat] of each episode under `wm` (posterior, seeded samples)."""
     torch.manual_seed(seed)
@@ -81,7 +81,7 @@ def _frames(x: torch.Tensor) -> np.ndarray:
     return ((x.permute(0, 2, 3, 1) + 0.5).clamp(0, 1) * 255).round().byte().numpy()
 
 
-def open_loop(wm: WorldModel, episode: Episode, context: int, seed: int = 0) -> dict:
+def open_loop(wm: torch.nn.Module, episode: Episode, context: int, seed: int = 0) -> dict:
     """Reconstructed / imagined frames (uint8 [T, H, W, 3]) and predicted rewards."""
     torch.manual_seed(seed)
     out = wm.open_loop(*_inputs([episode], [0]), context)

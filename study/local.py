@@ -46,7 +46,7 @@ def cpu_shares(workers: int) -> list[set[int]]:
 def _child(run: Run, results: str, threads: int, cores: set[int]) -> None:
     """Entry point of a run's process: its CPU share, output to the run's log, signals to
     interrupts."""
-    from agents.train import stop_on_signals
+    from agents.lifetime import stop_on_signals
 
     if cores:
         os.sched_setaffinity(0, cores)

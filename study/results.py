@@ -20,7 +20,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from agents.logger import atomic_write_text
+from agents.files import atomic_write_text
 from agents.status import repair
 from study.grid import Run, get_study
 from study.liveness import RunState, reconcile, sacct_states

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from agents.cli import Parser, positive_int
 from agents.config import PRESETS, ConfigError
-from agents.train import stop_on_signals
+from agents.lifetime import stop_on_signals
 from study.grid import expand
 from study.results import run_dir, run_states, write_study_index
 from study.specs import STUDIES

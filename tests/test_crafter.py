@@ -96,3 +96,22 @@ def test_crafter_needs_the_dreamerv3_agent():
         make_config("smoke", "crafter/diamonds", ["model.agent=dreamerv3"])
     cfg = make_config("quick", "crafter/reward", ["model.agent=dreamerv3"])
     assert cfg.train.precision == "fp32"  # the paper config's fp16 is for CUDA
+
+
+def test_analyses_read_a_dreamerv3_checkpoint(tmp_path):
+    """analyses/models.py builds either family: a Crafter run's world model is read back, its
+    latents encode the episodes it collected, and the state probe fits on them."""
+    from agents.train import train
+    from analyses.models import encode, load_world_model, read_episodes
+    from analyses.probe import fit_probe
+
+    cfg = make_config("smoke", "crafter/reward", ["model.agent=dreamerv3", "train.steps=200"])
+    train(cfg, tmp_path / "run", progress_bar=False)
+    wm, loaded = load_world_model(tmp_path / "run")
+    assert type(wm).__module__ == "agents.dreamerv3.world_model"
+    assert loaded.model.agent == "dreamerv3"
+    episodes = read_episodes(tmp_path / "run" / "replay")
+    feats = encode(wm, episodes)
+    assert [f.shape[0] for f in feats] == [len(ep["reward"]) for ep in episodes]
+    table = fit_probe(feats, [ep["state"] for ep in episodes], {"inventory": list(range(16))})
+    assert len(table) == 1 and np.isfinite(table["relative_error"]).all()

@@ -12,7 +12,7 @@ from agents.bench import fake_batch
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
-from agents.learner import preprocess
+from agents.latent import preprocess
 from agents.metrics import floats
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

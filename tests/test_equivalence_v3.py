@@ -458,7 +458,7 @@ def test_networks_and_rssm_steps(off, theirs):
     out = run_official(off, theirs, heads, varibs, feats,
                        official["image"].astype(np.float32) / 255.0, a)
     with torch.no_grad():
-        from agents.learner import preprocess
+        from agents.latent import preprocess
         embed = wm.encoder(preprocess(data["image"]))
         close(embed, np.asarray(out["embed"]).reshape(B, T, -1)[..., EMBED], "encoder")
         close(wm.decoder(feat).permute(0, 1, 3, 4, 2) + 0.5, out["decoder"], "decoder")
@@ -512,7 +512,7 @@ def test_observe_losses_gradients_and_one_step(off, theirs, weighting):
     assert res["total"] == pytest.approx(terms["total"], rel=1e-6)
 
     # observe, episodes starting at t = 0 and (row 1) at t = 3
-    from agents.learner import preprocess
+    from agents.latent import preprocess
     with ours_sampling(ov3.Noise(0)):
         embed = ours.wm.encoder(preprocess(data["image"]))
         deter, stoch, post, prior = ours.wm.rssm.observe(embed, data["action"],

@@ -13,7 +13,7 @@ from torch import distributions as D
 from torch import nn
 
 from agents.categorical import OneHot, kl
-from agents.learner import first_steps
+from agents.latent import first_steps
 from agents.loop_linear import LoopLinear
 
 

@@ -11,7 +11,7 @@ from torch import nn
 from agents.categorical import OneHot, kl
 from agents.dreamerv3.distributions import unimix_logits
 from agents.init import ZeroLinear
-from agents.learner import first_steps
+from agents.latent import first_steps
 from agents.loop_linear import LoopLinear
 
 

@@ -19,10 +19,10 @@ from torch import distributions as D
 from torch import nn
 
 from agents.config import ModelConfig
-from agents.dreamerv2.world_model import WorldModel as V2WorldModel
 from agents.dreamerv3.distributions import TwoHotSymlog
 from agents.dreamerv3.networks import RSSM, Decoder, Encoder, mlp
-from agents.learner import Posterior, preprocess
+from agents.latent import Posterior, preprocess
+from agents.readouts import Readouts
 from agents.weighting import Weighting
 
 
@@ -37,7 +37,7 @@ def kl_pair(kl_dyn: torch.Tensor, kl_rep: torch.Tensor, cfg: ModelConfig) -> tor
     return (cfg.dyn_scale * kl_dyn + cfg.rep_scale * kl_rep) / (cfg.dyn_scale + cfg.rep_scale)
 
 
-class WorldModel(nn.Module):
+class WorldModel(Readouts, nn.Module):
     def __init__(self, cfg: ModelConfig, action_dim: int, image_size: int, weighting: Weighting):
         super().__init__()
         self.cfg = cfg
@@ -87,4 +87,3 @@ class WorldModel(nn.Module):
 
     # Open loop as on DreamerV2 (posterior for `context` frames, then the prior's mode under
     # the real actions): the same steps through this family's RSSM, decoder and reward mean.
-    open_loop = V2WorldModel.open_loop
