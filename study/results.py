@@ -123,7 +123,7 @@ def read_study_index(results: Path, study: str) -> dict:
 
 def variant_set(overrides: list[str] | None) -> list[str]:
     """The `--set` overrides that make a configuration, one per key (the last wins), sorted:
-    execution-only keys (agents/config.py EXECUTION_KEYS) run the same runs."""
+    execution-only keys (agents/config/identity.py EXECUTION_KEYS) run the same runs."""
     from agents.config import EXECUTION_KEYS
 
     execution = {f"{section}.{key}" for section, key in EXECUTION_KEYS}

@@ -94,7 +94,7 @@ CHECK = {"paper": {},
 HARMONY = ("harmony", "harmony", {})
 
 # atari100k: DreamerV3 vs DreamerV3 + HarmonyDream on the real ALE. paper is the official
-# atari100k config (agents/config.py PAPER_V3, PAPER_ATARI): 26 games x 2 x 5 seeds, 101K
+# atari100k config (agents/config/presets.py PAPER_V3, PAPER_ATARI): 26 games x 2 x 5 seeds, 101K
 # agent steps and 101K updates per run, a SLURM job each. The laptop scales are labelled
 # reduced: quick is the small quick model at batch 8 x 32, evaluated at 5K agent steps (20K
 # frames, the references' first checkpoint; the run goes one 100-step chunk past it, as the
@@ -127,10 +127,10 @@ DISTRACTED = {"smoke": {}, "gpu": {},
 
 # crafter: DreamerV3 vs DreamerV3 + HarmonyDream on Crafter, the open-world stand-in for the
 # paper's Minecraft (agents/envs/crafter.py). paper is the official dreamerv3-jax crafter config
-# (agents/config.py PAPER_CRAFTER: the XL model, 1.01M steps, fp16 on a GPU). quick is the small
-# quick model at batch 8 x 32 to 10K steps, one update per 20 (about 450 updates), evaluated
-# at 5K and 10K: tens of minutes per run on a CPU, far from the 1M steps at which Crafter
-# scores are reported, and labelled so.
+# (agents/config/presets.py PAPER_CRAFTER: the XL model, 1.01M steps, fp16 on a GPU). quick
+# is the small quick model at batch 8 x 32 to 10K steps, one update per 20 (about 450
+# updates), evaluated after the prefill, at 5K and 10K: tens of minutes per run on a CPU, far
+# from the 1M steps at which Crafter scores are reported, and labelled so.
 CRAFTER = {"smoke": {"model.agent": "dreamerv3"},
            "quick": {"model.agent": "dreamerv3", "replay.batch_size": "8",
                      "replay.seq_len": "32", "train.steps": "10100", "train.prefill": "1100",

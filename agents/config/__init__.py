@@ -1,0 +1,56 @@
+"""Run configuration: nested dataclasses, named presets and `key=value` overrides.
+
+A config is fully resolved before anything runs, so a bad override fails fast (exit 2 in the
+CLI) and the saved config.json describes the run exactly. The rooms:
+
+- schema.py: the dataclasses and their defaults, the known names, ConfigError;
+- presets.py: paper / gpu / quick / smoke and the per-suite paper configs; `make_config`;
+- parsing.py: `key=value` overrides, and a Config rebuilt from config.json;
+- validation.py: whole-config checks (one line each);
+- identity.py: which fields make a run what it is (run ids).
+"""
+
+from agents.config.identity import EXECUTION_KEYS, LATER_KEYS, identity
+from agents.config.parsing import apply_overrides, config_from_dict
+from agents.config.presets import (
+    CHOPPER_COMMAND_FRAMES,
+    GPU,
+    PAPER_ATARI,
+    PAPER_CRAFTER,
+    PAPER_DMC,
+    PAPER_METAWORLD,
+    PAPER_V3,
+    PRESETS,
+    QUICK,
+    SMOKE,
+    SMOKE_ATARI,
+    make_config,
+)
+from agents.config.schema import (
+    AGENTS,
+    DISCRETE_SUITES,
+    INIT_SCHEMES,
+    LOG_OUTPUTS,
+    SUITES,
+    BehaviourConfig,
+    Config,
+    ConfigError,
+    EnvConfig,
+    LogConfig,
+    ModelConfig,
+    OfflineConfig,
+    ReplayConfig,
+    TrainConfig,
+    WeightingConfig,
+)
+from agents.config.validation import check_outputs, did_you_mean, suite_of, validate
+
+__all__ = [
+    "AGENTS", "CHOPPER_COMMAND_FRAMES", "DISCRETE_SUITES", "EXECUTION_KEYS", "GPU",
+    "INIT_SCHEMES", "LATER_KEYS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER", "PAPER_DMC",
+    "PAPER_METAWORLD", "PAPER_V3", "PRESETS", "QUICK", "SMOKE", "SMOKE_ATARI", "SUITES",
+    "BehaviourConfig", "Config", "ConfigError", "EnvConfig", "LogConfig", "ModelConfig",
+    "OfflineConfig", "ReplayConfig", "TrainConfig", "WeightingConfig", "apply_overrides",
+    "check_outputs", "config_from_dict", "did_you_mean", "identity", "make_config",
+    "suite_of", "validate",
+]

@@ -1,0 +1,35 @@
+"""Run identity: the config without the fields that only say how a run is executed or
+recorded, so equal identities are the same run (study/grid.py hashes it into the run id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.config.parsing import config_from_dict
+from agents.config.schema import Config
+
+# How a run is executed or recorded, not what it computes: not part of a run's identity.
+# Same run either way (a probe restores the random state it used; log.outputs only adds
+# where the same rows go; videos draw on a forked random state).
+EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "probe_every"),
+                  ("log", "outputs"), ("log", "video_every"), ("log", "video_max_frames"),
+                  ("log", "video_context"))
+
+
+# Fields added after runs existed, at the value that computes what those runs computed: left
+# out of the identity at that value, so a finished run keeps its id (and is not run again)
+# when the toolkit grows a switch it did not use.
+LATER_KEYS = {("train", "overlap"): False, ("train", "chunk"): 0}
+
+
+def identity(cfg: Config) -> dict[str, Any]:
+    """The config as a dict without execution-only fields: equal identity = the same run."""
+    data = config_from_dict(cfg.to_dict()).to_dict()  # round trip: tuples and lists agree
+    for section, key in EXECUTION_KEYS:
+        data[section].pop(key, None)
+        if not data[section]:  # a section of execution keys only (log): runs kept their ids
+            del data[section]
+    for (section, key), before in LATER_KEYS.items():
+        if data[section].get(key) == before:
+            del data[section][key]
+    return data
