@@ -32,8 +32,8 @@ from agents.latent import preprocess
 from agents.logger import MetricsLogger
 from agents.metrics import Metrics
 from agents.replay import Episode, Replay, batches_by_length
-from agents.rundir import check_config, set_threads
-from agents.status import Heartbeat, hold_if_requested, keep_done, status_on_error, write_status
+from agents.rundir import restore_streams, start_run, stream_state
+from agents.status import hold_if_requested, keep_done, status_on_error, write_status
 
 
 @dataclass
@@ -106,17 +106,10 @@ def heldout_metrics(wm, episodes: list[Episode], context: int, device, batch: in
 class OfflineTrainer:
     def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
         from agents.families import make_agent
-        from agents.learner import resolve_device
-        from agents.outputs import require
 
         self.cfg, self.out, self.progress_bar = cfg, Path(out), progress_bar
-        self.device = resolve_device(cfg.train.device)  # before minutes of data collection
-        require(cfg.log.outputs)  # an extra that cannot be imported: before anything is written
-        self.out.mkdir(parents=True, exist_ok=True)
-        check_config(self.out, cfg)
-        set_threads(cfg.train.threads)
-        torch.manual_seed(cfg.train.seed)
-        self.heartbeat = Heartbeat(self.out, cfg.offline.updates)
+        # Before minutes of data collection: a missing device or extra is one line now.
+        self.device, self.heartbeat = start_run(cfg, self.out, cfg.offline.updates)
         # The checkpoint first: a finished run started again (a second command, a re-run
         # after its status.json was lost) must not say "running" for a moment, nor collect.
         self.p = Progress()
@@ -152,9 +145,7 @@ class OfflineTrainer:
             self.logger.truncate(0)
         else:
             self.agent.load_checkpoint_state(state["agent"])
-            self.rng.bit_generator.state = state["rng"]
-            torch.set_rng_state(state["torch_rng"])
-            self.logger.truncate(state["metrics_offset"], step=state["progress"]["updates"])
+            restore_streams(state, self.rng, self.logger, state["progress"]["updates"])
 
     def _update(self) -> None:
         batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))
@@ -179,8 +170,7 @@ class OfflineTrainer:
         checkpoint.save(path, {"modules": wm_only, "updates": self.p.updates},
                         keep_previous=False)
         checkpoint.save(self.out / "ckpt.pt", {
-            "agent": self.agent.checkpoint_state(), "rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(), "metrics_offset": self.logger.offset,
+            "agent": self.agent.checkpoint_state(), **stream_state(self.rng, self.logger),
             "progress": asdict(self.p), "config": self.cfg.to_dict()})
         self.heartbeat(self.p.updates, force=True)
         hold_if_requested()

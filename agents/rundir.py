@@ -1,9 +1,12 @@
-"""A run directory's identity and the process settings a run starts with."""
+"""What every run (online or offline) does with its directory: its identity (config.json),
+the process settings it starts with, and the random streams and metrics offset that a
+checkpoint saves and a resume restores."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from agents.config import Config, ConfigError, config_from_dict, identity
 from agents.files import atomic_write_text
@@ -25,3 +28,40 @@ def check_config(out: Path, cfg: Config) -> None:
             raise ConfigError(f"{out} holds a run with a different config; use another --out")
     else:
         atomic_write_text(path, cfg.to_json())
+
+
+def start_run(cfg: Config, out: Path, total: int):
+    """Before a run writes anything: the device and the log outputs it asks for exist (else
+    one ConfigError line), then its directory and config.json, its threads and torch seed.
+    Returns (device, heartbeat for `total` steps)."""
+    import torch
+
+    from agents.learner import resolve_device
+    from agents.outputs import require
+    from agents.status import Heartbeat
+
+    device = resolve_device(cfg.train.device)
+    require(cfg.log.outputs)
+    out.mkdir(parents=True, exist_ok=True)
+    check_config(out, cfg)
+    set_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    return device, Heartbeat(out, total)
+
+
+def stream_state(rng, logger) -> dict[str, Any]:
+    """The run's random streams and metrics offset, for its checkpoint."""
+    import torch
+
+    return {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+            "metrics_offset": logger.offset}
+
+
+def restore_streams(state: dict[str, Any], rng, logger, step: int) -> None:
+    """Back to a checkpoint's streams; metrics.jsonl cut at a row boundary verified against
+    the checkpoint's step (a damaged line must not fuse the next row with a torn one)."""
+    import torch
+
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    logger.truncate(state["metrics_offset"], step=step)

@@ -28,9 +28,8 @@ from agents.lifetime import stop_on_signals
 from agents.logger import MetricsLogger
 from agents.metrics import Metrics
 from agents.replay import EpisodeBuilder
-from agents.rundir import check_config, set_threads
+from agents.rundir import restore_streams, start_run, stream_state
 from agents.status import (
-    Heartbeat,
     describe,
     hold_if_requested,
     keep_done,
@@ -157,21 +156,13 @@ def chunk_evaluation(step: int, next_eval: int, t) -> tuple[bool, int]:
 
 class Trainer:
     def __init__(self, cfg: Config, out: str | Path, progress_bar: bool = True):
-        import torch
 
         from agents.envs.parallel import EnvPool, EnvSpec
         from agents.families import make_agent
-        from agents.learner import resolve_device
-        from agents.outputs import require
         from agents.replay import Replay
 
         self.cfg, self.out = cfg, Path(out)
-        self.device = resolve_device(cfg.train.device)  # before anything is written
-        require(cfg.log.outputs)  # an extra that cannot be imported: before anything, too
-        self.out.mkdir(parents=True, exist_ok=True)
-        check_config(self.out, cfg)
-        set_threads(cfg.train.threads)
-        torch.manual_seed(cfg.train.seed)
+        self.device, self.heartbeat = start_run(cfg, self.out, cfg.train.steps)
         e = cfg.env
         self.spec = EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
                             e.render)
@@ -188,7 +179,6 @@ class Trainer:
         self.p = Progress(next_log=t.log_every,
                           next_eval=t.eval_offset + (0 if t.eval_initial else t.eval_every))
         self.progress_bar = progress_bar
-        self.heartbeat = Heartbeat(self.out, cfg.train.steps)
         self._last_eval: dict[str, float] = {}
         # The last evaluation: its step, first episode index and the random state it started
         # from. Checkpoints keep it, so agents.evaluate can redo the evaluation a checkpoint
@@ -201,7 +191,6 @@ class Trainer:
     # --- persistence --------------------------------------------------------------------
 
     def _resume(self) -> None:
-        import torch
 
         state = checkpoint.load_latest(self.out / "ckpt.pt")
         if state is None:
@@ -211,28 +200,21 @@ class Trainer:
             self.replay.restore(0)
             return
         self.agent.load_checkpoint_state(state["agent"])
-        self.rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        restore_streams(state, self.rng, self.logger, state["progress"]["step"])
         self.replay.restore(state["replay_episodes"])
-        # Cut at a row boundary verified against the checkpoint's step (a damaged line must
-        # not make the next row fuse with a torn one).
-        self.logger.truncate(state["metrics_offset"], step=state["progress"]["step"])
         self.p = Progress(**state["progress"])
         self._eval_record = state.get("eval")
         self._resumed_step = self.p.step
 
     def save_checkpoint(self) -> None:
-        import torch
 
         # Never checkpoint weights a non-finite (graphed) update has touched.
         self.metrics.check_finite(self.p.step)
 
         checkpoint.save(self.out / "ckpt.pt", {
             "agent": self.agent.checkpoint_state(),
-            "rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
+            **stream_state(self.rng, self.logger),
             "replay_episodes": self.replay.num_saved,
-            "metrics_offset": self.logger.offset,
             "progress": asdict(self.p),
             "config": self.cfg.to_dict(),
             "eval": self._eval_record,
