@@ -184,3 +184,37 @@ def heldout_means(table: pd.DataFrame, methods: list[str], reps: int = 2000) -> 
     if held.empty:
         return held
     return held.pivot_table(index=["metric", "task"], columns="method", values="mean")[methods]
+
+
+REWARD_ERRORS = {"reward_rmse_post": "posterior reward RMSE (every frame observed)",
+                 "reward_rmse_open_loop": "open-loop reward RMSE (5 frames observed)",
+                 "reward_rmse_horizon": "15-step imagination-horizon reward RMSE"}
+
+
+def reward_error_verdict(table: pd.DataFrame, better: str, base: str,
+                         reps: int = 2000) -> str:
+    """One sentence on offline runs: which of the three held-out reward errors `better`
+    lowered and which it raised against `base` (final values, 95% CI of the IQM difference
+    over seeds); "" when the table has none of them."""
+    parts: dict[str, list[str]] = {"lowered": [], "raised": [], "left unresolved": []}
+    for name, what in REWARD_ERRORS.items():
+        m = metric(table, name)
+        if m.empty:
+            continue
+        final = stats.final_scores(m)
+        out = stats.compare(final, better, base, what, higher_is_better=False, reps=reps)
+        if out.get("reproduced") is None and "diff_lo" not in out:
+            continue
+        means = final.groupby("label")["value"].mean()
+        text = (f"the {what} ({means.get(base, float('nan')):.3g} -> "
+                f"{means.get(better, float('nan')):.3g}; difference {out['diff_estimate']:+.3g} "
+                f"[{out['diff_lo']:+.3g}, {out['diff_hi']:+.3g}])")
+        key = ("lowered" if out["diff_lo"] > 0 else "raised" if out["diff_hi"] < 0
+               else "left unresolved")
+        parts[key].append(text)
+    said = [f"{verb} {' and '.join(items)}" for verb, items in parts.items() if items]
+    if not said:
+        return ""
+    return (f"Going from {base} to {better} {'; '.join(said)} (final held-out values, mean "
+            "over seeds; difference = error under " + base + " - error under " + better +
+            ", 95% CI).")

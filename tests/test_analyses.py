@@ -396,3 +396,26 @@ def test_domination_table_reads_the_probe_metrics():
     assert "0.02x the observation" in line and "dominates" in line and "w_r=1 50%" not in line
     empty = pd.DataFrame(rows).query("metric == 'loss_obs'")
     assert gradients.domination(empty).empty  # runs from before the probe
+
+
+def test_reward_error_verdict_says_which_errors_went_which_way():
+    """Offline finding1's opening sentence: computed per error from the runs' final values."""
+    from analyses.summary import reward_error_verdict
+
+    rows = []
+    for label, w_r, post, horizon in (("w_r=1", 1.0, 1.0, 1.4), ("w_r=100", 100.0, 0.5, 1.8)):
+        for seed in range(4):
+            run = {"run_id": f"{label}-{seed}", "study": "finding1", "task": "metaworld/lever-pull",
+                   "label": label, "weighting": "fixed", "w_o": 1.0, "w_r": w_r, "w_d": 1.0,
+                   "seed": seed, "state": "done", "step": 600, "split": "eval"}
+            jitter = 0.01 * seed
+            rows += [{**run, "metric": "reward_rmse_post", "value": post + jitter},
+                     {**run, "metric": "reward_rmse_horizon", "value": horizon + jitter},
+                     {**run, "metric": "reward_rmse_open_loop", "value": 2.0 + 0.5 * (seed % 2)
+                      * (1 if label == "w_r=1" else -1)}]
+    text = reward_error_verdict(pd.DataFrame(rows), "w_r=100", "w_r=1", reps=200)
+    assert text.startswith("Going from w_r=1 to w_r=100 lowered the posterior reward RMSE")
+    assert "raised the 15-step imagination-horizon reward RMSE (1.42 -> 1.81" in text
+    assert "left unresolved the open-loop reward RMSE" in text
+    assert reward_error_verdict(pd.DataFrame(rows[:0], columns=list(rows[0])), "w_r=100",
+                                "w_r=1") == ""
