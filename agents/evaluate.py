@@ -119,11 +119,11 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
     import torch
 
     from agents.envs.parallel import EnvPool, EnvSpec
+    from agents.episodes import evaluation_episodes, set_random_state
     from agents.families import make_agent
     from agents.files import atomic_write_text
     from agents.learner import resolve_device
     from agents.rundir import set_threads
-    from agents.train import evaluation_episodes, set_random_state
 
     run = Path(run)
     base, cfg = load_config(run, list(overrides or []))

@@ -47,7 +47,7 @@ def test_evaluate_reproduces_the_logged_eval_rows(finished_run, capsys):
     assert list(table.columns) == ["episode", "seed", "return", "success", "length"]
     # The fourth evaluation (at step 200): episode index 3, its reset seed, the same return.
     assert table["episode"].tolist() == [3] and (table["length"] == 50).all()
-    from agents.train import episode_seed
+    from agents.episodes import episode_seed
 
     assert table["seed"].tolist() == [episode_seed(0, 1, 0, 3)]
     summary = json.loads((run / "evaluate" / "step_200.json").read_text())
