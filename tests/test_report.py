@@ -85,16 +85,21 @@ def test_atari100k_smoke_runs_end_to_end_beside_the_official_scores(tmp_path):
     assert (out / "figures" / "curves_vs_official.png").exists()
 
 
+def smoke_study_report(tmp_path, study: str):
+    """Run a study at smoke (2 workers) and report it: (the report's HTML, its folder)."""
+    results = tmp_path / "results"
+    run("study.run", study, "--preset", "smoke", "--results", str(results), "--no-progress",
+        "--workers", "2")
+    out = tmp_path / "report"
+    run("study.report", study, "--results", str(results), "--out", str(out), "--reps", "100",
+        "--no-progress")
+    return (out / f"{study}.html").read_text(), out
+
+
 def test_distracted_smoke_runs_end_to_end_and_names_its_background(tmp_path):
     """Distracted DMC (synthetic videos, no files): both agents train online, and the report
     says the background is a stand-in for the paper's Kinetics videos."""
-    results = tmp_path / "results"
-    run("study.run", "distracted", "--preset", "smoke", "--results", str(results),
-        "--no-progress", "--workers", "2")
-    out = tmp_path / "report"
-    run("study.report", "distracted", "--results", str(results), "--out", str(out),
-        "--reps", "100", "--no-progress")
-    html = (out / "distracted.html").read_text()
+    html, out = smoke_study_report(tmp_path, "distracted")
     assert "dmc_distracted/cartpole-swingup" in html and "stand-in" in html
     assert "return / 1000" in html  # scored as DMC returns
     assert (out / "figures" / "learned_weights.png").exists()
@@ -104,13 +109,7 @@ def test_crafter_smoke_runs_end_to_end_with_its_scores(tmp_path):
     """Crafter with DreamerV3 and HarmonyDream: training episodes log their achievements, the
     report computes success rates and the Crafter score, and says what Crafter stands in for."""
     pytest.importorskip("crafter", reason="the crafter extra: pip install -e '.[crafter]'")
-    results = tmp_path / "results"
-    run("study.run", "crafter", "--preset", "smoke", "--results", str(results),
-        "--no-progress", "--workers", "2")
-    out = tmp_path / "report"
-    run("study.report", "crafter", "--results", str(results), "--out", str(out),
-        "--reps", "100", "--no-progress")
-    html = (out / "crafter.html").read_text()
+    html, out = smoke_study_report(tmp_path, "crafter")
     assert "stand-in for the paper" in html and "Minecraft" in html
     assert "Crafter score (%)" in html and "collect_wood" in html
     assert (out / "figures" / "learning_curves.png").exists()
