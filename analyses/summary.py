@@ -196,7 +196,8 @@ def reward_error_verdict(table: pd.DataFrame, better: str, base: str,
     """One sentence on offline runs: which of the three held-out reward errors `better`
     lowered and which it raised against `base` (final values, 95% CI of the IQM difference
     over seeds); "" when the table has none of them."""
-    parts: dict[str, list[str]] = {"lowered": [], "raised": [], "left unresolved": []}
+    parts: dict[str, list[str]] = {"lowered": [], "raised": [], "left unresolved": [],
+                                   "changed, one seed so no CI,": []}
     for name, what in REWARD_ERRORS.items():
         m = metric(table, name)
         if m.empty:
@@ -207,10 +208,13 @@ def reward_error_verdict(table: pd.DataFrame, better: str, base: str,
             continue
         means = final.groupby("label")["value"].mean()
         text = (f"the {what} ({means.get(base, float('nan')):.3g} -> "
-                f"{means.get(better, float('nan')):.3g}; difference {out['diff_estimate']:+.3g} "
-                f"[{out['diff_lo']:+.3g}, {out['diff_hi']:+.3g}])")
-        key = ("lowered" if out["diff_lo"] > 0 else "raised" if out["diff_hi"] < 0
-               else "left unresolved")
+                f"{means.get(better, float('nan')):.3g}; difference {out['diff_estimate']:+.3g}")
+        if out["runs"] < 2:
+            key, text = "changed, one seed so no CI,", text + ")"
+        else:
+            text += f" [{out['diff_lo']:+.3g}, {out['diff_hi']:+.3g}])"
+            key = ("lowered" if out["diff_lo"] > 0 else "raised" if out["diff_hi"] < 0
+                   else "left unresolved")
         parts[key].append(text)
     said = [f"{verb} {' and '.join(items)}" for verb, items in parts.items() if items]
     if not said:

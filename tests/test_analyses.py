@@ -419,3 +419,6 @@ def test_reward_error_verdict_says_which_errors_went_which_way():
     assert "left unresolved the open-loop reward RMSE" in text
     assert reward_error_verdict(pd.DataFrame(rows[:0], columns=list(rows[0])), "w_r=100",
                                 "w_r=1") == ""
+    one = reward_error_verdict(pd.DataFrame([r for r in rows if r["seed"] == 0]), "w_r=100",
+                               "w_r=1", reps=200)
+    assert "changed, one seed so no CI," in one and "[" not in one  # no interval claimed
