@@ -163,14 +163,14 @@ class OfflineTrainer:
         self.logger.write(self.p.updates, "eval", metrics)
         self.p.done = self.p.updates >= self.cfg.offline.updates
         self._video()
-        wm_only = {k: v for k, v in self.agent.checkpoint_state()["modules"].items()
-                   if k.startswith("wm.")}
+        agent_state = self.agent.checkpoint_state()  # once: the snapshot is its wm part
+        wm_only = {k: v for k, v in agent_state["modules"].items() if k.startswith("wm.")}
         path = snapshot_path(self.out, self.p.updates)
         path.parent.mkdir(exist_ok=True)
         checkpoint.save(path, {"modules": wm_only, "updates": self.p.updates},
                         keep_previous=False)
         checkpoint.save(self.out / "ckpt.pt", {
-            "agent": self.agent.checkpoint_state(), **stream_state(self.rng, self.logger),
+            "agent": agent_state, **stream_state(self.rng, self.logger),
             "progress": asdict(self.p), "config": self.cfg.to_dict()})
         self.heartbeat(self.p.updates, force=True)
         hold_if_requested()
