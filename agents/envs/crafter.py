@@ -69,8 +69,8 @@ class CrafterEnv:
         self.action_dim = int(self._env.action_space.n)
         self.episode_length = episode_length
 
-    def _obs(self, image: np.ndarray, info: dict[str, Any] | None) -> Obs:
-        player = self._env._player  # the reset info is empty: read the player itself
+    def _obs(self, image: np.ndarray) -> Obs:
+        player = self._env._player  # read the player itself: reset gives no info dict
         inventory = [player.inventory[k] for k in INVENTORY]
         unlocked = [player.achievements[a] for a in ACHIEVEMENTS]
         state = np.array([*inventory, *player.pos, *player.facing, *unlocked], np.float32)
@@ -80,12 +80,12 @@ class CrafterEnv:
         # Crafter seeds each world from (seed, episode number): set both, so the reset seed
         # alone decides the world.
         self._env._seed, self._env._episode = int(seed) % 2**31, 0
-        return self._obs(self._env.reset(), None), {"success": 0.0}
+        return self._obs(self._env.reset()), {"success": 0.0}
 
     def step(self, action: np.ndarray) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
         image, reward, done, info = self._env.step(int(np.argmax(action)))
         terminated = info["discount"] == 0  # the player died
-        return self._obs(image, info), float(reward), bool(terminated), \
+        return self._obs(image), float(reward), bool(terminated), \
             bool(done and not terminated), {"success": 0.0}
 
     def close(self) -> None:
