@@ -35,12 +35,12 @@ import time
 import numpy as np
 import torch
 
-from agents.cli import Parser, positive_int
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
-from agents.graphs import WARMUP
-from agents.learner import resolve_device
+from agents.run.cli import Parser, positive_int
+from agents.update.dreamer import resolve_device
+from agents.update.graphs import WARMUP
 
 ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent",
         "update-v3-paper", "update-v3-quick")
@@ -216,7 +216,7 @@ def loop_config(preset: str, overrides: list[str]):
 def bench_loop(preset: str, overrides: list[str], episodes: int) -> dict:
     from tqdm import tqdm
 
-    from agents.train import Trainer
+    from agents.run.loop import Trainer
 
     cfg = loop_config(preset, overrides)
     with tempfile.TemporaryDirectory() as out:

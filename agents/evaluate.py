@@ -10,7 +10,7 @@ call (the actor's mode or a sample, behaviour.eval_greedy). Writes OUT/step_<ste
 (episode, seed, return, success, length; OUT defaults to RUN_DIR/evaluate/) and
 OUT/step_<step>.json (the summary), and prints one summary line. With --video, also
 OUT/videos/eval_<step> and open_loop_<step> (.mp4, or .gif without imageio-ffmpeg; see
-agents/videos.py): the first episode played, and the world model's open loop on it.
+agents/run/videos.py): the first episode played, and the world model's open loop on it.
 
 Which episodes: a checkpoint is taken right after the evaluation at its step, and records the
 random state that evaluation started from. Evaluating it plays the same episodes (indices
@@ -31,8 +31,8 @@ import json
 import sys
 from pathlib import Path
 
-from agents.cli import Parser, positive_int
 from agents.config import Config, ConfigError, apply_overrides, config_from_dict, identity, validate
+from agents.run.cli import Parser, positive_int
 
 
 def load_config(run: Path, overrides: list[str]) -> tuple[Config, Config]:
@@ -59,7 +59,7 @@ def load_config(run: Path, overrides: list[str]) -> tuple[Config, Config]:
 
 def load_checkpoint(run: Path, which: str, base: Config) -> tuple[Path, dict]:
     """The checkpoint `which` (latest: RUN/ckpt.pt) of the run whose config is `base`."""
-    from agents import checkpoint
+    from agents.run import checkpoint
 
     path = run / "ckpt.pt" if which == "latest" else Path(which)
     hint = ""
@@ -86,7 +86,7 @@ def load_checkpoint(run: Path, which: str, base: Config) -> tuple[Path, dict]:
 
 def logged_eval(run: Path, step: int) -> dict | None:
     """The eval row the run logged at `step`, if any."""
-    from agents.logger import parse_row
+    from agents.run.logger import parse_row
 
     try:
         with open(run / "metrics.jsonl") as f:
@@ -118,12 +118,12 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
     import pandas as pd
     import torch
 
+    from agents.data.episodes import evaluation_episodes, set_random_state
     from agents.envs.parallel import EnvPool, EnvSpec
-    from agents.episodes import evaluation_episodes, set_random_state
     from agents.families import make_agent
     from agents.files import atomic_write_text
-    from agents.learner import resolve_device
-    from agents.rundir import set_threads
+    from agents.run.session import set_threads
+    from agents.update.dreamer import resolve_device
 
     run = Path(run)
     base, cfg = load_config(run, list(overrides or []))
@@ -165,7 +165,7 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
                                         count - per_eval)
         frames = {}
         if video:  # after the episodes, on a forked random state: the rows stay the same
-            from agents.videos import episode_video, open_loop_frames
+            from agents.run.videos import episode_video, open_loop_frames
 
             n, ep = cfg.log.video_max_frames, kept[0]
             frames = {"eval": episode_video(ep["image"][:n], ep["reward"][:n]),
@@ -195,7 +195,7 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
     summary["csv"] = str(out / f"step_{step}.csv")
     atomic_write_text(out / f"step_{step}.csv", csv.getvalue())
     if frames:
-        from agents.videos import publish
+        from agents.run.videos import publish
 
         summary["videos"] = [str(p) for p in publish(run, step, frames,
                                                        directory=out / "videos")]

@@ -8,8 +8,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from agents.offline import heldout_metrics
-from agents.replay import Episode
+from agents.data.replay import Episode
+from agents.run.offline import heldout_metrics
 from analyses.load import RUN_COLUMNS
 from analyses.models import (
     encode,

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents import checkpoint
 from agents.config import Config, config_from_dict
+from agents.data.replay import Episode, batches_by_length, load_episode, with_terminal
 from agents.families import make_agent
-from agents.offline import snapshot_path
-from agents.replay import Episode, batches_by_length, load_episode, with_terminal
+from agents.run import checkpoint
+from agents.run.offline import snapshot_path
 
 
 def snapshot_updates(run_dir: str | Path) -> list[int]:

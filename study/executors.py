@@ -45,12 +45,12 @@ def run_lock(directory: Path) -> Iterator[None]:
 
 def execute_run(run: Run, results: str, threads: int) -> dict:
     """Run (or resume) one run; its status.json records how it ended."""
-    from agents.status import describe, last_eval, read_status, repair, write_status
+    from agents.run.status import describe, last_eval, read_status, repair, write_status
     from agents.train import train
 
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
-    os.environ["HD_STUDY"] = run.study  # W&B groups a study's runs (agents/outputs.py)
+    os.environ["HD_STUDY"] = run.study  # W&B groups a study's runs (agents/run/outputs.py)
     run.config.train.threads = threads
     directory = run_dir(Path(results), run)
     directory.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,9 @@ import os
 import sys
 from pathlib import Path
 
-from agents.cli import Parser, positive_int
 from agents.config import PRESETS, ConfigError
-from agents.lifetime import stop_on_signals
+from agents.run.cli import Parser, positive_int
+from agents.run.session import stop_on_signals
 from study.grid import expand
 from study.results import run_dir, run_states, write_study_index
 from study.specs import STUDIES
@@ -118,7 +118,7 @@ def slurm_options_from(args: argparse.Namespace) -> dict:
 
 def check_devices(runs) -> None:
     """Local runs that ask for CUDA need it here (on SLURM the nodes are the judge)."""
-    from agents.learner import resolve_device
+    from agents.update.dreamer import resolve_device
 
     for device in {r.config.train.device for r in runs}:
         resolve_device(device)  # ConfigError where CUDA is asked for and absent

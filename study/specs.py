@@ -41,7 +41,7 @@ def fixed(w_r: float) -> Weighting:
 
 
 # Below the paper preset every study runs the offline world-model diagnostics
-# (agents/offline.py): the online RL loop runs ~6 env steps/s on a 2-core CPU, so the 100K+
+# (agents/run/offline.py): the online RL loop runs ~6 env steps/s on a 2-core CPU, so the 100K+
 # steps a Meta-world success curve needs are a cluster job. Offline, every weighting and seed
 # trains a world model on one scripted-expert dataset per task and is scored on held-out
 # episodes: the world-model mechanism behind each finding, measurable in minutes.

@@ -12,8 +12,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from agents.cli import Parser
-from agents.status import read_status, repair
+from agents.run.cli import Parser
+from agents.run.status import read_status, repair
 from study.results import STATES, StudyIndexError, read_study_index, run_states
 
 

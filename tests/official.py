@@ -9,7 +9,7 @@ stubbed before import. It needs `ruamel.yaml`, `torchtyping` and `typeguard<3` (
 
 `Noise` feeds both codes the same sampling noise by replacing only their noise sources:
   - categorical latents: the official code draws through torch's Categorical.sample
-    (multinomial), ours through agents/categorical.py `uniform_like`; both become the
+    (multinomial), ours through agents/nets/categorical.py `uniform_like`; both become the
     exponential race argmax(p / E), E = -log(u), on the same u;
   - the actor's truncated Normal: the official rsample's `uniform_(eps, 1 - eps)` and ours
     (agents/dreamerv2/truncated_normal.py `uniform`) get the same p.
@@ -187,8 +187,8 @@ class Noise:
 
     def patch(self, monkeypatch, off) -> None:
         """Replace both codes' noise sources (and nothing else) with these streams."""
-        import agents.categorical
         import agents.dreamerv2.truncated_normal as ours_tn
+        import agents.nets.categorical
 
         def categorical_sample(dist, sample_shape=()):  # the official latents
             probs = dist.probs.expand(torch.Size(sample_shape) + dist.probs.shape)
@@ -202,7 +202,7 @@ class Noise:
 
         monkeypatch.setattr(torch.distributions.Categorical, "sample", categorical_sample)
         monkeypatch.setattr(off.dists.TruncatedStandardNormal, "rsample", official_rsample)
-        monkeypatch.setattr(agents.categorical, "uniform_like",
+        monkeypatch.setattr(agents.nets.categorical, "uniform_like",
                             lambda t: self.uniform("latent", t.shape, t))
         monkeypatch.setattr(
             ours_tn, "uniform",

@@ -12,8 +12,8 @@ from agents.bench import fake_batch
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
-from agents.latent import preprocess
-from agents.metrics import floats
+from agents.nets.latent import preprocess
+from agents.run.metrics import floats
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")

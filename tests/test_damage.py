@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents import checkpoint
-from agents.logger import MetricsLogger
-from agents.replay import Replay
+from agents.data.replay import Replay
+from agents.run import checkpoint
+from agents.run.logger import MetricsLogger
 
 ROOT = Path(__file__).resolve().parents[1]
 DMC = "dmc/cartpole-swingup"
@@ -136,7 +136,7 @@ DAMAGES = {"truncated": lambda b: b[: len(b) // 2], "garbage": lambda b: b"\x00j
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_an_unreadable_episode_file_is_named(tmp_path, damage):
-    from agents.replay import EpisodeFileError, load_episode
+    from agents.data.replay import EpisodeFileError, load_episode
 
     replay = Replay(tmp_path, 10_000, 5, True, np.random.default_rng(0))
     replay.add(episode())
@@ -148,7 +148,7 @@ def test_an_unreadable_episode_file_is_named(tmp_path, damage):
 
 
 def test_an_episode_file_missing_a_key_is_named(tmp_path):
-    from agents.replay import EpisodeFileError, load_episode
+    from agents.data.replay import EpisodeFileError, load_episode
 
     path = tmp_path / "ep_000000.npz"
     np.savez_compressed(path, image=np.zeros((3, 2, 2, 3), np.uint8))
@@ -203,8 +203,8 @@ def test_a_full_disk_during_an_episode_write_leaves_no_file(tmp_path, monkeypatc
 
 
 def test_expert_dataset_recollects_a_damaged_episode_and_cleans_temporaries(tmp_path, capsys):
-    from agents import experts
     from agents.config import make_config
+    from agents.data import experts
 
     cfg = make_config("smoke", "metaworld/lever-pull", [
         "train.mode=offline", "offline.episodes=3", "offline.heldout=1",
@@ -229,8 +229,8 @@ def test_expert_dataset_recollects_a_damaged_episode_and_cleans_temporaries(tmp_
 
 
 def test_expert_dataset_write_is_atomic_on_a_full_disk(tmp_path, monkeypatch):
-    from agents import experts
     from agents.config import make_config
+    from agents.data import experts
 
     cfg = make_config("smoke", "metaworld/lever-pull", [
         "train.mode=offline", "offline.episodes=2", "offline.heldout=1",

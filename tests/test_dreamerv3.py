@@ -10,7 +10,7 @@ import torch
 from agents.config import make_config
 from agents.dreamerv3.distributions import OneHotActions, TwoHotSymlog, symexp, symlog
 from agents.dreamerv3.world_model import WorldModel, kl_pair, kl_shares
-from agents.metrics import floats
+from agents.run.metrics import floats
 from agents.weighting import make_weighting
 
 
@@ -185,7 +185,7 @@ def test_v3_smoke_run_on_atari(tmp_path):
 
 
 def test_replay_samples_running_episodes_only_when_ongoing():
-    from agents.replay import EpisodeBuilder, Replay
+    from agents.data.replay import EpisodeBuilder, Replay
 
     obs = {"image": np.zeros((8, 8, 3), np.uint8), "state": np.zeros(3, np.float32)}
     builder = EpisodeBuilder(obs, 2, capacity=4)  # grows past its first buffer

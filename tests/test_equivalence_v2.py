@@ -126,7 +126,7 @@ def test_encoder_decoder_heads_and_rssm_steps(off, pair, monkeypatch):
     theirs, ours, _, noise, data, odata = prepared(off, pair, monkeypatch)
     wm, owm = ours.wm, theirs.wm
     with torch.no_grad():
-        from agents.latent import preprocess
+        from agents.nets.latent import preprocess
         embed = wm.encoder(preprocess(data["image"]))
         oembed = owm.encoder(owm.preprocess(odata))
         close(embed, oembed, "encoder")

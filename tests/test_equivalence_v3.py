@@ -21,7 +21,7 @@ Same batch: B=2, T=6, episodes starting at t = 0 and mid-sequence in row 1 (t = 
 terminal step at t = 2), converted between the two action conventions (official: the action
 chosen at t; ours: the action that led to t). Same noise: only the categorical samples are
 noise (RSSM latents, discrete actions); the official OneHotDist.sample is patched by
-official_v3.patched_sampling, our agents/categorical.py `uniform_like` by `ours_sampling`, both
+official_v3.patched_sampling, our agents/nets/categorical.py `uniform_like` by `ours_sampling`, both
 fed U(0, 1) draws from one seeded stream per draw site, the site found from the call stack.
 
 Agreement: max |ours - official| <= 1e-5 max |official| per compared tensor; samples (one-hot
@@ -69,7 +69,7 @@ import numpy as np
 import pytest
 import torch
 
-import agents.categorical
+import agents.nets.categorical
 from agents.config import make_config
 from agents.dreamerv3.agent import Agent
 from agents.dreamerv3.behaviour import Start, lambda_returns
@@ -275,17 +275,17 @@ def _our_site() -> str:
 
 @contextlib.contextmanager
 def ours_sampling(noise):
-    """Our categorical samples (agents/categorical.py uniform_like) drawn from `noise`."""
-    original = agents.categorical.uniform_like
+    """Our categorical samples (agents/nets/categorical.py uniform_like) drawn from `noise`."""
+    original = agents.nets.categorical.uniform_like
 
     def uniform_like(t):
         return torch.from_numpy(noise(_our_site(), tuple(t.shape))).to(t)
 
-    agents.categorical.uniform_like = uniform_like
+    agents.nets.categorical.uniform_like = uniform_like
     try:
         yield
     finally:
-        agents.categorical.uniform_like = original
+        agents.nets.categorical.uniform_like = original
 
 
 # --------------------------------------------------------------------------- agents, data
@@ -458,7 +458,7 @@ def test_networks_and_rssm_steps(off, theirs):
     out = run_official(off, theirs, heads, varibs, feats,
                        official["image"].astype(np.float32) / 255.0, a)
     with torch.no_grad():
-        from agents.latent import preprocess
+        from agents.nets.latent import preprocess
         embed = wm.encoder(preprocess(data["image"]))
         close(embed, np.asarray(out["embed"]).reshape(B, T, -1)[..., EMBED], "encoder")
         close(wm.decoder(feat).permute(0, 1, 3, 4, 2) + 0.5, out["decoder"], "decoder")
@@ -512,7 +512,7 @@ def test_observe_losses_gradients_and_one_step(off, theirs, weighting):
     assert res["total"] == pytest.approx(terms["total"], rel=1e-6)
 
     # observe, episodes starting at t = 0 and (row 1) at t = 3
-    from agents.latent import preprocess
+    from agents.nets.latent import preprocess
     with ours_sampling(ov3.Noise(0)):
         embed = ours.wm.encoder(preprocess(data["image"]))
         deter, stoch, post, prior = ours.wm.rssm.observe(embed, data["action"],
@@ -673,7 +673,7 @@ def official_prefill(c) -> int:
 def our_evaluations(t) -> list[int]:
     """The steps at which our chunked loop evaluates (agents/train.py chunk_evaluation, called
     at every chunk boundary as the loop does), for a run config `t` without action repeat."""
-    from agents.train import chunk_evaluation, next_multiple
+    from agents.run.loop import chunk_evaluation, next_multiple
 
     next_eval = t.eval_offset + (0 if t.eval_initial else t.eval_every)
     out = []

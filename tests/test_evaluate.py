@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents import checkpoint
 from agents.config import make_config
 from agents.evaluate import main
+from agents.run import checkpoint
 from agents.train import train
 
 DMC = "dmc/cartpole-swingup"  # the fastest env (tests/test_train.py)
@@ -47,7 +47,7 @@ def test_evaluate_reproduces_the_logged_eval_rows(finished_run, capsys):
     assert list(table.columns) == ["episode", "seed", "return", "success", "length"]
     # The fourth evaluation (at step 200): episode index 3, its reset seed, the same return.
     assert table["episode"].tolist() == [3] and (table["length"] == 50).all()
-    from agents.episodes import episode_seed
+    from agents.data.episodes import episode_seed
 
     assert table["seed"].tolist() == [episode_seed(0, 1, 0, 3)]
     summary = json.loads((run / "evaluate" / "step_200.json").read_text())
@@ -80,7 +80,7 @@ def test_evaluate_more_episodes_keeps_the_runs_own_first(finished_run, capsys):
 def test_evaluate_video_films_the_first_episode_and_keeps_the_rows(finished_run, capsys):
     import imageio
 
-    from agents.videos import video_format
+    from agents.run.videos import video_format
 
     code, out, err = evaluate(capsys, finished_run, "--video", "--out", finished_run / "filmed")
     assert code == 0, err

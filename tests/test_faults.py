@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from agents import checkpoint
-from agents.status import HOLD_ENV
+from agents.run import checkpoint
+from agents.run.status import HOLD_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 DMC = "dmc/cartpole-swingup"
@@ -237,7 +237,7 @@ def test_replay_restore_survives_an_episode_write_cut_short(tmp_path):
     """A SIGKILL during an episode's write leaves ep_N.tmp.npz; resuming must not trip on it."""
     import numpy as np
 
-    from agents.replay import Replay
+    from agents.data.replay import Replay
 
     replay = Replay(tmp_path, 10_000, 5, True, np.random.default_rng(0))
     ep = {"image": np.zeros((6, 4, 4, 3), np.uint8), "state": np.zeros((6, 2), np.float32),

@@ -7,7 +7,7 @@ import torch
 from agents.config import make_config
 from agents.families import make_agent
 from agents.gradients import gradient_norms
-from agents.metrics import floats
+from agents.run.metrics import floats
 from tests.test_graphs import agent_and_batch
 
 

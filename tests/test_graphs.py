@@ -4,7 +4,7 @@ A CUDA graph can record only device work: a host copy inside the update (.item()
 a tensor-valued `if`, a tensor built from Python data) makes recording fail on a GPU. These
 tests run both agent families' update and acting step with every such call turned into an
 error, check the sync-free replacements against what torch.distributions computes, and run
-the graphed code path (fixed input and output buffers; agents/graphs.py runs it eagerly on
+the graphed code path (fixed input and output buffers; agents/update/graphs.py runs it eagerly on
 the CPU) against the eager one. tests/test_cuda.py records real graphs where a GPU is.
 """
 
@@ -18,12 +18,12 @@ import torch
 from torch import distributions as D
 
 from agents.bench import fake_batch
-from agents.categorical import OneHot, kl
 from agents.config import make_config
 from agents.dreamerv3.behaviour import percentiles
 from agents.families import make_agent
-from agents.learner import NonFiniteLossError
-from agents.metrics import Metrics, floats
+from agents.nets.categorical import OneHot, kl
+from agents.run.metrics import Metrics, floats
+from agents.update.dreamer import NonFiniteLossError
 
 SYNCS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
 
@@ -173,8 +173,8 @@ def test_graphed_nan_guard_stops_before_the_next_checkpoint(tmp_path, poison_aft
     """Graphed updates cannot stop at the bad update without a sync per update: the summed
     losses are checked at each log row and before each checkpoint, so no checkpoint holds
     weights a non-finite update touched."""
-    from agents import checkpoint
-    from agents.train import Trainer
+    from agents.run import checkpoint
+    from agents.run.loop import Trainer
 
     cfg = make_config("smoke", "dmc/cartpole-swingup", [
         "train.steps=200", "train.checkpoint_every=50", "train.eval_every=50",

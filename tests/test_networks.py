@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from agents.dreamerv2.networks import RSSM, ConvTranspose2d
-from agents.metrics import floats
+from agents.run.metrics import floats
 
 
 def test_conv_transpose_1x1_fast_path_matches_torch():
@@ -109,9 +109,9 @@ def test_bf16_autocast_on_the_cpu_trains_like_fp32():
 
 @pytest.mark.parametrize("autocast", [False, True])
 def test_loop_linear_gives_autograds_weight_gradient(autocast):
-    """One weight gradient for all steps (agents/loop_linear.py) equals autograd's per-step
+    """One weight gradient for all steps (agents/nets/loop_linear.py) equals autograd's per-step
     sum, through .backward() and autograd.grad, on a weight slice, in fp32 and bf16."""
-    from agents.loop_linear import LoopLinear
+    from agents.nets.loop_linear import LoopLinear
 
     torch.manual_seed(0)
     layer = nn.Linear(12, 8)
@@ -158,7 +158,7 @@ LOOP_CALLS = {
 def test_loop_linear_matches_autograd_over_several_calls_on_one_graph(calls, autocast):
     """Every autograd call on one graph (a 5-step tanh RNN, batch 3, its recurrent weight a
     slice) gives plain autograd's gradients, and .backward() twice accumulates twice."""
-    from agents.loop_linear import LoopLinear
+    from agents.nets.loop_linear import LoopLinear
 
     torch.manual_seed(0)
     param = nn.Parameter(torch.randn(4, 6) * 0.5)

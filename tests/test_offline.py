@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents import experts
 from agents.config import ConfigError, make_config
+from agents.data import experts
 from agents.dreamerv2.world_model import WorldModel
 from agents.envs import make_env
-from agents.offline import heldout_metrics, mean_reward
+from agents.run.offline import heldout_metrics, mean_reward
 from agents.train import train
 from analyses.models import load_world_model, snapshot_updates
 

@@ -12,7 +12,8 @@ import pytest
 
 from agents import train as train_module
 from agents.config import ConfigError, config_from_dict, identity, make_config
-from agents.train import Trainer, train
+from agents.run.loop import Trainer
+from agents.train import train
 from study.grid import run_id
 
 DMC = "dmc/cartpole-swingup"  # the fastest env (tests/test_train.py)
@@ -93,7 +94,7 @@ def test_tensorboard_gets_every_row_and_a_resumed_run_shows_none_twice(tmp_path,
 @pytest.mark.slow
 def test_offline_run_rows_reach_tensorboard_and_resume(tmp_path, monkeypatch):
     pytest.importorskip("tensorboard", reason="log.outputs=tensorboard needs tensorboard")
-    import agents.offline as offline
+    import agents.run.offline as offline
 
     monkeypatch.setenv("HD_DATASETS", str(tmp_path / "datasets"))
     out = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""train.overlap: acting reads the weights from before the latest update (agents/acting.py).
+"""train.overlap: acting reads the weights from before the latest update (agents/update/acting.py).
 
 What a GPU run computes is checked here on the CPU, where the same maths runs in order: the
 actions are exactly those of a serial agent one update behind, learning is unchanged, the lag
@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from agents import checkpoint
 from agents.config import make_config
 from agents.families import make_agent
-from agents.metrics import floats
-from agents.train import Trainer
+from agents.run import checkpoint
+from agents.run.loop import Trainer
+from agents.run.metrics import floats
 from tests.test_graphs import agent_and_batch
 
 CASES = [("dreamerv2", "metaworld/lever-pull", 4), ("dreamerv3", "atari/pong", 6)]

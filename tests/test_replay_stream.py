@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agents.config import make_config
-from agents.replay import KEYS, Replay, stream_windows
+from agents.data.replay import KEYS, Replay, stream_windows
 
 L = 16
 

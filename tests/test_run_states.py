@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from agents.config import make_config
-from agents.status import HOLD_ENV
+from agents.run.status import HOLD_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 DMC = "dmc/cartpole-swingup"
@@ -51,17 +51,17 @@ def dead_pid() -> int:
 
 def record_writes(monkeypatch, module) -> list[str]:
     """The states `module` writes to status.json from now on."""
-    import agents.status
+    import agents.run.status
 
     states: list[str] = []
-    original = agents.status.write_status
+    original = agents.run.status.write_status
 
     def spy(out, state, **extra):
         states.append(state)
         original(out, state, **extra)
 
     monkeypatch.setattr(module, "write_status", spy)
-    monkeypatch.setattr(agents.status, "write_status", spy)
+    monkeypatch.setattr(agents.run.status, "write_status", spy)
     return states
 
 
@@ -86,7 +86,7 @@ def offline_done(tmp_path_factory):
 def test_offline_done_run_started_again_stays_done(offline_done, tmp_path, monkeypatch, how):
     """Starting a finished offline run again never writes "running"; it leaves "done" alone,
     or writes it back where status.json was lost, damaged or knocked back."""
-    import agents.offline
+    import agents.run.offline
     from agents.train import train
 
     shutil.copytree(offline_done, tmp_path, dirs_exist_ok=True)
@@ -96,7 +96,7 @@ def test_offline_done_run_started_again_stays_done(offline_done, tmp_path, monke
     if how:
         damage(run, how)
     metrics = (run / "metrics.jsonl").read_text()
-    states = record_writes(monkeypatch, agents.offline)
+    states = record_writes(monkeypatch, agents.run.offline)
     train(make_config("smoke", "metaworld/lever-pull", OFFLINE), run, progress_bar=False)
     assert "running" not in states
     after = status_of(run)
@@ -120,6 +120,7 @@ def online_done(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [None, "missing", "garbage", "running"])
 def test_online_done_run_started_again_stays_done(online_done, tmp_path, monkeypatch, how):
+    import agents.run.loop
     import agents.train
 
     shutil.copytree(online_done, tmp_path, dirs_exist_ok=True)
@@ -127,7 +128,7 @@ def test_online_done_run_started_again_stays_done(online_done, tmp_path, monkeyp
     before = status_of(run)
     if how:
         damage(run, how)
-    states = record_writes(monkeypatch, agents.train)
+    states = record_writes(monkeypatch, agents.run.loop)
     agents.train.train(make_config("smoke", DMC, ONLINE), run, progress_bar=False)
     assert "running" not in states
     after = status_of(run)
@@ -262,7 +263,7 @@ def test_study_run_repairs_a_done_run_without_training_it(raced, tmp_path, how):
 def test_a_vanished_process_never_downgrades_a_done_run(tmp_path):
     """liveness.reconcile and the local executor's record of a dead worker: a run whose
     checkpoint says done is done, whatever its status.json says."""
-    from agents import checkpoint
+    from agents.run import checkpoint
     from study.liveness import reconcile
 
     checkpoint.save(tmp_path / "ckpt.pt", {"progress": {"updates": 6, "done": True}})
@@ -289,8 +290,8 @@ def test_a_vanished_process_never_downgrades_a_done_run(tmp_path):
 def test_a_lost_status_is_rebuilt_from_the_checkpoint(tmp_path):
     """status.json lost beside an unfinished checkpoint: interrupted at its step (a re-run
     resumes it); beside a finished one: done with its last evaluation; no checkpoint: left."""
-    from agents import checkpoint
-    from agents.status import repair
+    from agents.run import checkpoint
+    from agents.run.status import repair
 
     assert repair(tmp_path) is None and not (tmp_path / "status.json").exists()
     checkpoint.save(tmp_path / "ckpt.pt", {"progress": {"step": 50, "done": False}})

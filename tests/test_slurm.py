@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from agents.status import HOLD_ENV
+from agents.run.status import HOLD_ENV
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]

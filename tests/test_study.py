@@ -135,7 +135,7 @@ def test_local_executor_runs_a_smoke_grid_once(tmp_path):
 
 
 def _hammer(results: str, worker: int) -> None:
-    from agents.train import write_status
+    from agents.run.status import write_status
     from study.results import write_provenance, write_study_index
 
     runs = expand("finding1", "smoke", seeds=2)

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents import checkpoint
 from agents.config import make_config
-from agents.learner import NonFiniteLossError
-from agents.train import Trainer, train
+from agents.run import checkpoint
+from agents.run.loop import Trainer
+from agents.train import train
+from agents.update.dreamer import NonFiniteLossError
 
 pytestmark = pytest.mark.slow
 DMC = "dmc/cartpole-swingup"  # renders ~4x faster than Meta-world: keeps the suite short

@@ -1,4 +1,4 @@
-"""Videos (log.video_every, agents/videos.py): an evaluation episode and the world model's open
+"""Videos (log.video_every, agents/run/videos.py): an evaluation episode and the world model's open
 loop, as MP4 (imageio-ffmpeg) or GIF; written by online and offline runs and agents.evaluate,
 sent to TensorBoard; a run computes the same with them on or off; the keys leave a run's
 identity alone; a bad value is a one-line error."""
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents import videos
 from agents.config import ConfigError, identity, make_config
 from agents.families import make_agent
+from agents.run import videos
 from agents.train import main as train_main
 from agents.train import train
 from study.grid import run_id

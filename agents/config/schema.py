@@ -56,7 +56,7 @@ class ModelConfig:
     mlp_units: int = 400
     kl_balance: float = 0.8
     free_nats: float = 0.0
-    # Weight initialisation (agents/init.py): "glorot" (the official DreamerV2's: TF's
+    # Weight initialisation (agents/nets/init.py): "glorot" (the official DreamerV2's: TF's
     # defaults), "trunc_normal" (the official DreamerV3's fan-avg truncated normal; the
     # dreamerv3 family's default) or "torch" (PyTorch's defaults, this project's until
     # 2026-11-24; they made DreamerV2's actor gradients ~500x smaller at the paper shapes than
@@ -134,7 +134,7 @@ class OfflineConfig:
     horizon_every: int = 10  # imagination-horizon metric: start from every k-th posterior state
 
 
-# Where metrics rows go besides metrics.jsonl (agents/outputs.py). The JSONL file is always
+# Where metrics rows go besides metrics.jsonl (agents/run/outputs.py). The JSONL file is always
 # written: every analysis reads it; the others are optional extras, imported only when asked
 # for. How a run is recorded, not what it computes: an execution key (not in run identity).
 LOG_OUTPUTS = ("jsonl", "tensorboard", "wandb")
@@ -145,7 +145,7 @@ class LogConfig:
     # jsonl (always written, listed or not), tensorboard (RUN_DIR/tb/) and wandb (offline
     # unless WANDB_MODE says otherwise); `--set log.outputs=jsonl,tensorboard`
     outputs: tuple[str, ...] = ("jsonl",)
-    # Videos (agents/videos.py) at every video_every-th evaluation and the last (0: none): an
+    # Videos (agents/run/videos.py) at every video_every-th evaluation and the last (0: none): an
     # evaluation episode and the world model's open loop (true | predicted | error) after
     # video_context frames, each cut at video_max_frames frames; RUN_DIR/videos/.
     video_every: int = 0
@@ -180,11 +180,11 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA only)
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
-    # On CUDA, record the update and the acting step as CUDA graphs (agents/graphs.py): the
+    # On CUDA, record the update and the acting step as CUDA graphs (agents/update/graphs.py): the
     # same maths in one launch instead of thousands. Ignored on the CPU. Off by default until
     # tests/test_cuda.py's graphed-vs-eager checks have passed on a GPU (none was lent yet).
     cuda_graphs: bool = False
-    # Act with the weights from before the latest update (agents/acting.py), so that on CUDA
+    # Act with the weights from before the latest update (agents/update/acting.py), so that on CUDA
     # the envs step while the GPU trains. The policy lag is exactly one update (logged as
     # policy_lag); the update ratio and the batches are unchanged. It pays off with
     # cuda_graphs (an eager update keeps the host busy launching it, and its NaN guard
@@ -213,5 +213,5 @@ class Config:
 
 SUITES = ("metaworld", "dmc", "dmc_distracted", "atari", "crafter")
 DISCRETE_SUITES = ("atari", "crafter")  # one-hot actions: the dreamerv3 agent
-INIT_SCHEMES = ("glorot", "trunc_normal", "torch")  # agents/init.py applies them
+INIT_SCHEMES = ("glorot", "trunc_normal", "torch")  # agents/nets/init.py applies them
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them

@@ -196,7 +196,7 @@ def check_outputs(outputs) -> None:
     wandb takes a second, and study.run validates every run of a grid)."""
     import importlib.util
 
-    from agents.outputs import EXTRAS
+    from agents.run.outputs import EXTRAS
 
     for name in outputs:
         if name not in LOG_OUTPUTS:

@@ -1,5 +1,5 @@
 """The DreamerV2 agent: its world model and behaviour; the update and acting step are the
-shared `Dreamer`'s (agents/learner.py)."""
+shared `Dreamer`'s (agents/update/dreamer.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import torch
 from agents.config import Config
 from agents.dreamerv2.behaviour import Behaviour
 from agents.dreamerv2.world_model import WorldModel
-from agents.init import initialise
-from agents.learner import Dreamer
+from agents.nets.init import initialise
+from agents.update.dreamer import Dreamer
 from agents.weighting import make_weighting
 
 

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
-from agents.categorical import OneHot, kl
-from agents.latent import first_steps
-from agents.loop_linear import LoopLinear
+from agents.nets.categorical import OneHot, kl
+from agents.nets.latent import first_steps
+from agents.nets.loop_linear import LoopLinear
 
 
 def trunk(inp: int, layers: int, units: int) -> nn.Sequential:
@@ -99,7 +99,7 @@ class Decoder(nn.Module):
 
 class DefaultInitLinear(nn.Linear):
     """A linear layer that keeps PyTorch's own initialisation under every `model.init` scheme
-    (agents/init.py skips it)."""
+    (agents/nets/init.py skips it)."""
 
 
 class LayerNormGRU(nn.Module):
@@ -129,7 +129,7 @@ class RSSM(nn.Module):
     """Recurrent state-space model with `stoch` categorical variables of `classes` classes.
 
     State = (deter [.., deter], stoch [.., stoch * classes] one-hot). Samples are
-    straight-through one-hot categoricals (agents/categorical.py).
+    straight-through one-hot categoricals (agents/nets/categorical.py).
     """
 
     def __init__(self, embed_dim: int, action_dim: int, deter: int, hidden: int,

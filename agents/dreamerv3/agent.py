@@ -1,6 +1,6 @@
 """The DreamerV3 agent: its world model and behaviour; the update and acting step are the
-shared `Dreamer`'s (agents/learner.py). Imagination starts from every posterior state with its
-continuation flag; acting samples the posterior latent, as DreamerV3's policy does."""
+shared `Dreamer`'s (agents/update/dreamer.py). Imagination starts from every posterior state
+with its continuation flag; acting samples the posterior latent, as DreamerV3's policy does."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from agents.config import Config
 from agents.dreamerv3.behaviour import Behaviour, Start
 from agents.dreamerv3.world_model import WorldModel, kl_shares
-from agents.init import initialise
-from agents.learner import Dreamer
+from agents.nets.init import initialise
+from agents.update.dreamer import Dreamer
 from agents.weighting import make_weighting
 
 

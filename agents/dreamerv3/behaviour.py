@@ -19,7 +19,7 @@ from agents.config import BehaviourConfig, ModelConfig
 from agents.dreamerv3.distributions import OneHotActions, TwoHotSymlog
 from agents.dreamerv3.networks import mlp
 from agents.dreamerv3.world_model import WorldModel
-from agents.latent import Posterior
+from agents.nets.latent import Posterior
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from agents.categorical import OneHot
+from agents.nets.categorical import OneHot
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:

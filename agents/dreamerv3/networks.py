@@ -8,11 +8,11 @@ import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
-from agents.categorical import OneHot, kl
 from agents.dreamerv3.distributions import unimix_logits
-from agents.init import ZeroLinear
-from agents.latent import first_steps
-from agents.loop_linear import LoopLinear
+from agents.nets.categorical import OneHot, kl
+from agents.nets.init import ZeroLinear
+from agents.nets.latent import first_steps
+from agents.nets.loop_linear import LoopLinear
 
 
 def dense(inp: int, out: int) -> list[nn.Module]:

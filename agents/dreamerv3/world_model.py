@@ -21,8 +21,8 @@ from torch import nn
 from agents.config import ModelConfig
 from agents.dreamerv3.distributions import TwoHotSymlog
 from agents.dreamerv3.networks import RSSM, Decoder, Encoder, mlp
-from agents.latent import Posterior, preprocess
-from agents.readouts import Readouts
+from agents.nets.latent import Posterior, preprocess
+from agents.nets.readouts import Readouts
 from agents.weighting import Weighting
 
 

@@ -6,8 +6,8 @@ A family's Agent (agents/dreamerv2, agents/dreamerv3) subclasses `Dreamer`: it b
 world model `wm` and `behaviour` (actor, critic, slow critic) and calls `make_optimisers`.
 
 The update and the acting step never copy to the host: their metrics stay on the device
-(agents/metrics.py sums them), so on CUDA both can run as CUDA graphs (`train.cuda_graphs`,
-agents/graphs.py). Eager updates check every loss for NaN/Inf before the optimiser step (one
+(agents/run/metrics.py sums them), so on CUDA both can run as CUDA graphs (`train.cuda_graphs`,
+agents/update/graphs.py). Eager updates check every loss for NaN/Inf before the optimiser step (one
 sync per update); graphed updates leave that check to the metrics' read-back (`Metrics`).
 """
 
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.acting import ActingCopy
 from agents.config import ConfigError
-from agents.graphs import CapturedStep
-from agents.latent import preprocess
+from agents.nets.latent import preprocess
+from agents.update.acting import ActingCopy
+from agents.update.graphs import CapturedStep
 
 
 class NonFiniteLossError(RuntimeError):
@@ -206,7 +206,7 @@ class Dreamer(Learner):
     def update(self, batch: dict[str, np.ndarray], step: int = -1
                ) -> dict[str, torch.Tensor | float]:
         """One world-model update, then one actor and one critic update in imagination;
-        returns the update's metrics, still on the device (see agents/metrics.py)."""
+        returns the update's metrics, still on the device (see agents/run/metrics.py)."""
         return self.update_tensors(self.to_torch(batch), step)
 
     def update_tensors(self, data: dict[str, torch.Tensor], step: int = -1

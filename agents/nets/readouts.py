@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from agents.latent import Posterior, preprocess
+from agents.nets.latent import Posterior, preprocess
 
 
 class Readouts:

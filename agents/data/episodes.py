@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from agents.replay import EpisodeBuilder
+from agents.data.replay import EpisodeBuilder
 
 
 def episode_seed(seed: int, kind: int, env: int, index: int) -> int:

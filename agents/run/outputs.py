@@ -3,7 +3,7 @@
 metrics.jsonl is the record every analysis reads and is always written. The extras get every
 row it gets (train, eval and episode splits, online and offline runs) as scalars named
 `split/metric` at the row's step; MetricsLogger hands each row to them (`sinks`), and
-agents/videos.py each video (`log.video_every`) as `video/<kind>`. Each extra is an optional
+agents/run/videos.py each video (`log.video_every`) as `video/<kind>`. Each extra is an optional
 dependency, imported only when a run asks for it:
 
 - `tensorboard`: event files in RUN_DIR/tb/ (torch.utils.tensorboard.SummaryWriter). A resumed
@@ -80,11 +80,11 @@ class TensorBoardSink:
         self.writer.flush()
 
     def video(self, step: int, name: str, path: Path, frames) -> None:
-        """A video (agents/videos.py) as an animated GIF image `video/<name>`. Not through
+        """A video (agents/run/videos.py) as an animated GIF image `video/<name>`. Not through
         SummaryWriter.add_video: it encodes with moviepy 1.x's `moviepy.editor`, gone in 2.x."""
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        from agents.videos import gif_bytes
+        from agents.run.videos import gif_bytes
 
         data = path.read_bytes() if path.suffix == ".gif" else gif_bytes(frames)
         _, h, w, c = frames.shape
@@ -145,7 +145,7 @@ class WandbSink:
             self.run.log(values, step=step)
 
     def video(self, step: int, name: str, path: Path, frames) -> None:
-        """A video file (agents/videos.py) as `video/<name>` at `step`."""
+        """A video file (agents/run/videos.py) as `video/<name>` at `step`."""
         import wandb
 
         self.run.log({f"video/{name}": wandb.Video(str(path))}, step=step)

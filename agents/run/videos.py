@@ -3,7 +3,7 @@
 - `eval_<step>`: one evaluation episode's frames, each with its reward and the return so far.
 - `open_loop_<step>`: the world model filters the first `log.video_context` frames of an
   episode, then imagines the rest under the episode's real actions (the mode of each latent,
-  as agents.offline's `reward_rmse_open_loop`); each frame shows true | predicted | error
+  as agents.run.offline's `reward_rmse_open_loop`); each frame shows true | predicted | error
   (0.5 + (predicted - true) / 2, grey where they agree), with the true and predicted reward
   written and drawn as bars under them. Context frames show the posterior's reconstruction.
 
@@ -168,7 +168,7 @@ def open_loop_frames(wm, episode: dict[str, np.ndarray], context: int, max_frame
         pred = torch.cat([out["recon"][:, :context], out["imagined"]], 1)[0].float()
         pred_reward = torch.cat([out["reward_post"][:, :context], out["reward_open_loop"]],
                                 1)[0].float().cpu().numpy()
-    # Decoder means are images in [-0.5, 0.5] (agents.latent.preprocess), channels first.
+    # Decoder means are images in [-0.5, 0.5] (agents.nets.latent.preprocess), channels first.
     pred_image = ((pred.clamp(-0.5, 0.5) + 0.5) * 255).round().to(torch.uint8)
     pred_image = pred_image.permute(0, 2, 3, 1).cpu().numpy()
     return open_loop_video(image, pred_image, reward, pred_reward, context)

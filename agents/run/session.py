@@ -1,10 +1,12 @@
-"""What every run (online or offline) does with its directory: its identity (config.json),
-the process settings it starts with, and the random streams and metrics offset that a
-checkpoint saves and a resume restores."""
+"""One run's session, online or offline: its directory's identity (config.json), the process
+settings it starts with, the random streams and metrics offset that a checkpoint saves and a
+resume restores, and how the process ends (cleanly on SIGINT / SIGTERM, never outliving its
+parent)."""
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,9 @@ def start_run(cfg: Config, out: Path, total: int):
     Returns (device, heartbeat for `total` steps)."""
     import torch
 
-    from agents.learner import resolve_device
-    from agents.outputs import require
-    from agents.status import Heartbeat
+    from agents.run.outputs import require
+    from agents.run.status import Heartbeat
+    from agents.update.dreamer import resolve_device
 
     device = resolve_device(cfg.train.device)
     require(cfg.log.outputs)
@@ -65,3 +67,29 @@ def restore_streams(state: dict[str, Any], rng, logger, step: int) -> None:
     rng.bit_generator.state = state["rng"]
     torch.set_rng_state(state["torch_rng"])
     logger.truncate(state["metrics_offset"], step=step)
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
+    """Linux: have the kernel send `sig` to this process when its parent dies, even by
+    SIGKILL (prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM (Ctrl-C, `kill`, the local executor stopping) stop a run as one
+    KeyboardInterrupt: its status says interrupted and it resumes from its last checkpoint.
+    Later signals are swallowed, so a second one cannot cut the status write short."""
+    stopping = []
+
+    def handler(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from agents.learner import NonFiniteLossError
+from agents.update.dreamer import NonFiniteLossError
 
 
 class Metrics:

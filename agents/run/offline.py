@@ -12,7 +12,7 @@ RMSE from the posterior (`reward_rmse_post`) and whole-episode open loop after
 Each evaluation also keeps the world model's weights (`snapshots/wm_<updates>.pt`, see
 `snapshot_path`), so analyses can probe the latents at every checkpoint, not only the last.
 With `log.video_every`, evaluations also write the open-loop video of the first held-out
-episode (agents/videos.py).
+episode (agents/run/videos.py).
 """
 
 from __future__ import annotations
@@ -25,15 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents import checkpoint, experts
 from agents.config import Config
+from agents.data import experts
+from agents.data.replay import Episode, Replay, batches_by_length
 from agents.files import atomic_write_text
-from agents.latent import preprocess
-from agents.logger import MetricsLogger
-from agents.metrics import Metrics
-from agents.replay import Episode, Replay, batches_by_length
-from agents.rundir import restore_streams, start_run, stream_state
-from agents.status import hold_if_requested, keep_done, status_on_error, write_status
+from agents.nets.latent import preprocess
+from agents.run import checkpoint
+from agents.run.logger import MetricsLogger
+from agents.run.metrics import Metrics
+from agents.run.session import restore_streams, start_run, stream_state
+from agents.run.status import hold_if_requested, keep_done, status_on_error, write_status
 
 
 @dataclass
@@ -183,7 +184,7 @@ class OfflineTrainer:
         index = -(-self.p.updates // o.eval_every) - 1  # this evaluation's, from 0
         if log.video_every == 0 or not (index % log.video_every == 0 or self.p.done):
             return
-        from agents.videos import open_loop_frames, publish
+        from agents.run.videos import open_loop_frames, publish
 
         frames = open_loop_frames(self.agent.wm, self.heldout[0], log.video_context,
                                   log.video_max_frames, self.device)
@@ -192,7 +193,7 @@ class OfflineTrainer:
     def run(self) -> dict[str, float]:
         from tqdm import tqdm
 
-        from agents.outputs import open_outputs
+        from agents.run.outputs import open_outputs
 
         o = self.cfg.offline
         if self.p.done:  # finished: "done" stays (or is written back), nothing else

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agents.files import atomic_write_text
-from agents.logger import parse_row
+from agents.run.logger import parse_row
 
 # Fault-injection hook for tests and debugging: while the file this names exists, a run pauses
 # right after each checkpoint (so a test can cancel, requeue or kill it at a known point).
@@ -124,7 +124,7 @@ def recorded_progress(out: Path) -> dict | None:
     path = Path(out) / "ckpt.pt"
     if not path.exists() and not Path(f"{path}.prev").exists():
         return None
-    from agents import checkpoint
+    from agents.run import checkpoint
 
     for candidate in (path, checkpoint.previous(path)):
         try:

@@ -23,9 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.config import Config
-from agents.envs import make_env  # first: it sets MUJOCO_GL before metaworld imports mujoco
-from agents.files import atomic_write_text
-from agents.replay import (
+from agents.data.replay import (
     Episode,
     EpisodeBuilder,
     EpisodeFileError,
@@ -33,6 +31,8 @@ from agents.replay import (
     remove_temporaries,
     save_episode,
 )
+from agents.envs import make_env  # first: it sets MUJOCO_GL before metaworld imports mujoco
+from agents.files import atomic_write_text
 
 DATA_SEED = 12345  # fixed: the dataset is the same whatever the run's seed
 # Meta-world's scripted policies warn on every step whose raw action exceeds [-1, 1]; the env

@@ -2,7 +2,7 @@
 
 `pandas.read_json(path, lines=True)` reads it directly. The logger knows its byte offset so a
 resumed run can cut the file back to what its checkpoint had seen: no row is duplicated or lost.
-Every row also goes to the logger's sinks (`log.outputs`: TensorBoard, W&B; agents/outputs.py),
+Every row also goes to the logger's sinks (`log.outputs`: TensorBoard, W&B; agents/run/outputs.py),
 after it is in the file.
 """
 
