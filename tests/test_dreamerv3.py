@@ -245,8 +245,8 @@ def test_observe_matches_the_step_by_step_maths():
         for i in range(7):
             f = first[:, i, None]
             deter, stoch = deter * (1 - f) + init[0] * f, stoch * (1 - f) + init[1] * f
-            deter = rssm._recur(deter, stoch, action[:, i] * (1 - f))
-            logits = rssm._posterior(deter, embed[:, i])
+            deter = rssm.recur(deter, stoch, action[:, i] * (1 - f))
+            logits = rssm.posterior(deter, embed[:, i])
             stoch = rssm.sample(logits).to(deter.dtype)
             deters.append(deter)
             stochs.append(stoch)

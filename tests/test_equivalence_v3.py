@@ -264,7 +264,7 @@ def _our_site() -> str:
         names.append(frame.f_code.co_qualname)
         frame = frame.f_back
     for name in names:
-        if name in ("RSSM.observe", "RSSM.obs_step"):
+        if name in ("RecurrentCore.observe", "RecurrentCore.obs_step"):
             return "latent in obs"
         if name == _IMAGINE:
             return "latent in imagine" if "RSSM.sample" in names else "action in imagine"
@@ -494,7 +494,7 @@ def test_networks_and_rssm_steps(off, theirs):
         close(h, prior["deter"], "prior step: deter")
         close(prior_logits, prior["logit"], "prior step: logits")
         close(h2, post["deter"], "posterior step: deter")
-        close(wm.rssm._posterior(h2, embed[:, 1]), post["logit"], "posterior step: logits")
+        close(wm.rssm.posterior(h2, embed[:, 1]), post["logit"], "posterior step: logits")
         equal(z, np.asarray(post["stoch"]).reshape(B, -1), "posterior step: sample")
 
 

@@ -199,7 +199,7 @@ def test_dreamerv2_starts_from_the_official_initialisation():
 
     from agents.config import make_config
     from agents.dreamerv2.agent import Agent
-    from agents.dreamerv2.networks import DefaultInitLinear
+    from agents.nets.init import DefaultInitLinear
 
     cfg = make_config("smoke", "metaworld/lever-pull")
     assert cfg.model.init == "glorot"

@@ -13,8 +13,7 @@ from torch import distributions as D
 from torch import nn
 
 from agents.nets.categorical import OneHot, kl
-from agents.nets.latent import first_steps
-from agents.nets.loop_linear import LoopLinear
+from agents.nets.rssm import NormGRU, RecurrentCore
 
 
 def trunk(inp: int, layers: int, units: int) -> nn.Sequential:
@@ -97,35 +96,7 @@ class Decoder(nn.Module):
         return x.reshape(*lead, *x.shape[1:])
 
 
-class DefaultInitLinear(nn.Linear):
-    """A linear layer that keeps PyTorch's own initialisation under every `model.init` scheme
-    (agents/nets/init.py skips it)."""
-
-
-class LayerNormGRU(nn.Module):
-    """GRU cell with layer norm on the gate pre-activations and update bias -1 (DreamerV2).
-
-    As the official wmlib-torch cell: the gate layer has a bias and keeps PyTorch's default
-    initialisation (it is built outside the official code's Glorot-initialising layer
-    factory), and the LayerNorm has TF's epsilon, 1e-3.
-    """
-
-    def __init__(self, inp: int, size: int):
-        super().__init__()
-        self.linear = DefaultInitLinear(inp + size, 3 * size)
-        self.norm = nn.LayerNorm(3 * size, eps=1e-3)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor, linear=None) -> torch.Tensor:
-        """linear: what computes the gate pre-activations (a LoopLinear in a loop)."""
-        parts = self.norm((linear or self.linear)(torch.cat([x, h], -1)))
-        reset, cand, update = parts.chunk(3, -1)
-        reset = torch.sigmoid(reset)
-        cand = torch.tanh(reset * cand)
-        update = torch.sigmoid(update - 1)
-        return update * cand + (1 - update) * h
-
-
-class RSSM(nn.Module):
+class RSSM(RecurrentCore):
     """Recurrent state-space model with `stoch` categorical variables of `classes` classes.
 
     State = (deter [.., deter], stoch [.., stoch * classes] one-hot). Samples are
@@ -138,7 +109,8 @@ class RSSM(nn.Module):
         self.deter, self.stoch, self.classes = deter, stoch, classes
         flat = stoch * classes
         self.img_in = nn.Sequential(nn.Linear(flat + action_dim, hidden), nn.ELU())
-        self.gru = LayerNormGRU(hidden, deter)
+        # The official cell's gate layer has a bias and keeps PyTorch's initialisation.
+        self.gru = NormGRU(hidden, deter, bias=True, default_init=True)
         self.prior_head = nn.Sequential(nn.Linear(deter, hidden), nn.ELU(),
                                         nn.Linear(hidden, flat))
         self.post_head = nn.Sequential(nn.Linear(deter + embed_dim, hidden), nn.ELU(),
@@ -160,52 +132,15 @@ class RSSM(nn.Module):
     def sample(self, logits: torch.Tensor) -> torch.Tensor:
         return self.dist(logits).rsample().flatten(-2)
 
-    def img_step(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor):
-        """Prior step: (h, z, a) -> h', prior logits."""
-        deter = self.gru(self.img_in(torch.cat([stoch, action], -1)), deter)
-        return deter, self.prior_head(deter)
+    @property
+    def post_net(self) -> nn.Sequential:
+        return self.post_head
 
-    def observe(self, embed: torch.Tensor, action: torch.Tensor,
-                is_first: torch.Tensor | None = None):
-        """Filter a batch of sequences [B, T, ...] from a zero state.
+    def post_logits(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw  # DreamerV2's logits are the raw output, flat [.., stoch * classes]
 
-        is_first [B, T] (default: the first step of each sequence) marks where an episode
-        starts: there the state and the action fed to the cell are zeroed first, as the
-        official code does (so a sequence's first action is never seen).
-        Returns deter, stoch (posterior samples), post_logits and prior_logits, all [B, T, ...].
-        Only the recurrence runs step by step: the embedding's share of the posterior layer
-        and the whole prior head are computed for all B x T states in one call each (the
-        same maths as per step, in far fewer, larger matrix multiplies).
-        """
-        B, T = embed.shape[:2]
-        first = self.post_head[0]
-        embed_part = F.linear(embed, first.weight[:, self.deter:], first.bias)
-        deter, stoch = self.initial(B, embed.device)
-        keep = 1.0 - (first_steps(B, T, embed.device) if is_first is None else is_first.float())
-        # The loop's layers as LoopLinears: one weight gradient each, not one per step.
-        img_in = LoopLinear(self.img_in[0].weight, self.img_in[0].bias)
-        gru = LoopLinear(self.gru.linear.weight, self.gru.linear.bias)
-        post_deter = LoopLinear(first.weight[:, :self.deter])
-        post_out = LoopLinear(self.post_head[2].weight, self.post_head[2].bias)
-        deters, stochs, posts = [], [], []
-        for t in range(T):
-            k = keep[:, t, None].to(deter.dtype)
-            deter, stoch = deter * k, stoch * k
-            x = self.img_in[1](img_in(torch.cat([stoch, action[:, t] * k], -1)))
-            deter = self.gru(x, deter, linear=gru)
-            post = post_out(self.post_head[1](post_deter(deter) + embed_part[:, t]))
-            stoch = self.sample(post)
-            deters.append(deter)
-            stochs.append(stoch)
-            posts.append(post)
-        deters = torch.stack(deters, 1)
-        return deters, torch.stack(stochs, 1), torch.stack(posts, 1), self.prior_head(deters)
-
-    def obs_step(self, deter, stoch, action, embed, sample: bool = True):
-        """One filtering step for acting in the environment."""
-        deter, _ = self.img_step(deter, stoch, action)
-        post = self.post_head(torch.cat([deter, embed], -1))
-        return deter, (self.sample(post) if sample else self.mode(post))
+    def prior_logits(self, deter: torch.Tensor) -> torch.Tensor:
+        return self.prior_head(deter)
 
     def mode(self, logits: torch.Tensor) -> torch.Tensor:
         """Most likely class of each categorical, as a flat one-hot vector."""

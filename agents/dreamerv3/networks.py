@@ -11,8 +11,7 @@ from torch import nn
 from agents.dreamerv3.distributions import unimix_logits
 from agents.nets.categorical import OneHot, kl
 from agents.nets.init import ZeroLinear
-from agents.nets.latent import first_steps
-from agents.nets.loop_linear import LoopLinear
+from agents.nets.rssm import NormGRU, RecurrentCore
 
 
 def dense(inp: int, out: int) -> list[nn.Module]:
@@ -91,25 +90,7 @@ class Decoder(nn.Module):
         return x.reshape(*lead, *x.shape[1:])
 
 
-class NormGRU(nn.Module):
-    """DreamerV3's GRU: one normed linear map for all gates, update gate biased to -1."""
-
-    def __init__(self, inp: int, size: int):
-        super().__init__()
-        self.linear = nn.Linear(inp + size, 3 * size, bias=False)
-        self.norm = nn.LayerNorm(3 * size, eps=1e-3)
-
-    def forward(self, x: torch.Tensor, h: torch.Tensor, linear=None) -> torch.Tensor:
-        """linear: what computes the gate pre-activations (a LoopLinear in a loop)."""
-        parts = self.norm((linear or self.linear)(torch.cat([x, h], -1)))
-        reset, cand, update = parts.chunk(3, -1)
-        reset = torch.sigmoid(reset)
-        cand = torch.tanh(reset * cand)
-        update = torch.sigmoid(update - 1)
-        return update * cand + (1 - update) * h
-
-
-class RSSM(nn.Module):
+class RSSM(RecurrentCore):
     def __init__(self, embed_dim: int, action_dim: int, deter: int, hidden: int, stoch: int,
                  classes: int, unimix: float):
         super().__init__()
@@ -142,64 +123,15 @@ class RSSM(nn.Module):
         deter = torch.tanh(self.initial_deter).expand(n, -1)
         return deter, self.mode(self.logits(self.img_out(deter)))
 
-    def _recur(self, deter, stoch, action):
-        """The next deterministic state from the last state and action."""
-        return self.gru(self.img_in(torch.cat([stoch, action], -1)), deter)
+    @property
+    def post_net(self) -> nn.Sequential:
+        return self.obs_out
 
-    def _posterior(self, deter, embed):
-        return self.logits(self.obs_out(torch.cat([deter, embed], -1)))
+    def post_logits(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.logits(raw)
 
-    def img_step(self, deter, stoch, action):
-        deter = self._recur(deter, stoch, action)
-        return deter, self.logits(self.img_out(deter))
-
-    def obs_step(self, deter, stoch, action, embed, sample: bool = True):
-        # Acting needs no prior: only the recurrence and the posterior are computed.
-        deter = self._recur(deter, stoch, action)
-        logits = self._posterior(deter, embed)
-        stoch = self.sample(logits) if sample else self.mode(logits)
-        return deter, stoch.to(deter.dtype)
-
-    def observe(self, embed: torch.Tensor, action: torch.Tensor,
-                is_first: torch.Tensor | None = None):
-        """Filter [B, T] sequences from the initial state; returns deter, stoch [B, T, ...] and
-        the posterior and prior logits [B, T, stoch, classes].
-
-        is_first [B, T] (default: t = 0 only) marks episode starts: there the state is reset
-        to the learned initial state and the action fed to the cell is zeroed, as the official
-        obs_step does (a replayed window may cross into the next episode).
-
-        The same maths as `obs_step` at every step, arranged for speed: the embedding's share
-        of the posterior layer, and the prior of every step (a function of its deter alone),
-        are computed for all B x T states at once; the loop's linear layers are LoopLinears
-        (one weight gradient each, not one per step).
-        """
-        b, t = embed.shape[:2]
-        deter, stoch = self.initial(b, embed.device)
-        init_deter, init_stoch = deter, stoch
-        first_mask = first_steps(b, t, embed.device) if is_first is None else is_first.float()
-        first, norm, act, head = self.obs_out
-        embed_part = F.linear(embed, first.weight[:, self.deter:])
-        img_in = LoopLinear(self.img_in[0].weight)
-        gru = LoopLinear(self.gru.linear.weight)
-        post_deter = LoopLinear(first.weight[:, :self.deter])
-        post_out = LoopLinear(head.weight, head.bias)
-        deters, stochs, posts = [], [], []
-        for i in range(t):
-            f = first_mask[:, i, None].to(deter.dtype)
-            deter = deter * (1 - f) + init_deter * f
-            stoch = stoch * (1 - f) + init_stoch.to(stoch.dtype) * f
-            a = action[:, i] * (1 - f)
-            x = self.img_in[2](self.img_in[1](img_in(torch.cat([stoch, a], -1))))
-            deter = self.gru(x, deter, linear=gru)
-            logits = self.logits(post_out(act(norm(post_deter(deter) + embed_part[:, i]))))
-            stoch = self.sample(logits).to(deter.dtype)
-            deters.append(deter)
-            stochs.append(stoch)
-            posts.append(logits)
-        deter = torch.stack(deters, 1)
-        prior = self.logits(self.img_out(deter))
-        return deter, torch.stack(stochs, 1), torch.stack(posts, 1), prior
+    def prior_logits(self, deter: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.img_out(deter))
 
     def kl(self, lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
         """KL(lhs || rhs) of the categorical latents, summed over the stoch variables."""

@@ -19,7 +19,6 @@ import math
 from torch import nn
 
 from agents.config import INIT_SCHEMES
-from agents.dreamerv2.networks import DefaultInitLinear
 
 _TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
 
@@ -32,6 +31,10 @@ class ZeroLinear(nn.Linear):
         nn.init.zeros_(self.weight)
         if self.bias is not None:
             nn.init.zeros_(self.bias)
+
+
+class DefaultInitLinear(nn.Linear):
+    """A linear layer that keeps PyTorch's own initialisation under every scheme."""
 
 
 def initialise(module: nn.Module, scheme: str) -> None:
