@@ -46,7 +46,7 @@ ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurr
         "update-v3-paper", "update-v3-quick")
 DEFAULT_ROWS = ("update-paper", "update-quick", "env", "loop")
 ENV_TASKS = ("metaworld/lever-pull", "metaworld/hammer", "dmc/cartpole-swingup",
-             "dmc/walker-walk", "dmc_distracted/walker-walk")
+             "dmc/walker-walk", "dmc_distracted/walker-walk", "dmc_remastered/walker-walk")
 
 
 def fake_batch(cfg, action_dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -208,7 +208,7 @@ def make_config(
         apply_overrides(cfg, {"model.agent": "dreamerv3", **PAPER_V3})
     if suite == "metaworld":
         apply_overrides(cfg, PAPER_METAWORLD)
-    elif suite in ("dmc", "dmc_distracted"):  # distracted DMC: the same agent config
+    elif suite in ("dmc", "dmc_distracted", "dmc_remastered"):  # the same agent config
         apply_overrides(cfg, PAPER_DMC)
         cfg.env.camera = "0"
     elif suite == "crafter":

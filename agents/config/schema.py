@@ -211,7 +211,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-SUITES = ("metaworld", "dmc", "dmc_distracted", "atari", "crafter")
+SUITES = ("metaworld", "dmc", "dmc_distracted", "dmc_remastered", "atari", "crafter")
 DISCRETE_SUITES = ("atari", "crafter")  # one-hot actions: the dreamerv3 agent
 INIT_SCHEMES = ("glorot", "trunc_normal", "torch")  # agents/nets/init.py applies them
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them

@@ -47,7 +47,9 @@ def suite_of(task: str) -> str:
     suite, _, name = task.partition("/")
     if suite not in SUITES or not name:
         raise ConfigError(f"bad task {task!r}: expected metaworld/<task>, dmc/<domain>-<task>, "
-                          f"dmc_distracted/<domain>-<task>[?bg=...], atari/<game> or crafter/reward"
+                          f"dmc_distracted/<domain>-<task>[?bg=...], "
+                          f"dmc_remastered/<domain>-<task>[?textures=DIR], atari/<game> or "
+                          f"crafter/reward"
                           f"{_task_hint(task)}")
     return suite
 

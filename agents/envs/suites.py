@@ -172,12 +172,18 @@ class DMCEnv:
             self._env.physics.reload_from_xml_string(*model)
         configure_rendering(self._env.physics.model, size, render)
         self._size = size
+        self.size, self.render = size, render  # what a restyled model is configured with
         self._camera = int(camera) if camera.isdigit() else camera
         self.episode_length = episode_length
         self.action_repeat = action_repeat
         self.action_dim = int(self._env.action_spec().shape[0])
         self.state_dim = int(self._env.physics.get_state().shape[0])
         self._t = 0
+
+    @property
+    def physics(self) -> Any:
+        """The dm_control physics (remastered DMC changes its visual fields)."""
+        return self._env.physics
 
     def _obs(self) -> Obs:
         physics = self._env.physics
@@ -212,7 +218,8 @@ class DMCEnv:
 def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat: int = 1,
              camera: str = "corner", render: str = "fast"):
     """Build an environment from `metaworld/<task>`, `dmc/<domain>-<task>`,
-    `dmc_distracted/<domain>-<task>[?options]` (agents/envs/distracted.py), `atari/<game>` or
+    `dmc_distracted/<domain>-<task>[?options]` (agents/envs/distracted.py),
+    `dmc_remastered/<domain>-<task>[?options]` (agents/envs/remastered.py), `atari/<game>` or
     `crafter/reward` (agents/envs/crafter.py)."""
     suite, _, name = task.partition("/")
     if suite == "metaworld":
@@ -229,6 +236,15 @@ def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat
         env = DMCEnv(base, size, episode_length, cam, render, action_repeat,
                      model=distracted_model(DMC_TASKS[base][0]))
         return Distracted(env, bg, size)
+    if suite == "dmc_remastered":
+        from agents.envs.remastered import Remastered, parse_task, remastered_model
+
+        base, remaster = parse_task(name)
+        domain = DMC_TASKS[base][0]
+        cam = camera if camera != "corner" else "0"
+        env = DMCEnv(base, size, episode_length, cam, render, action_repeat,
+                     model=remastered_model(domain))
+        return Remastered(env, domain, remaster)
     if suite == "atari":
         from agents.envs.atari import AtariEnv
 
@@ -240,7 +256,7 @@ def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat
     raise UnknownTaskError(f"unknown suite in task {task!r}: use {SUITE_NAMES}")
 
 
-SUITE_NAMES = "metaworld/, dmc/, dmc_distracted/, atari/ or crafter/"
+SUITE_NAMES = "metaworld/, dmc/, dmc_distracted/, dmc_remastered/, atari/ or crafter/"
 
 
 def check_task(task: str) -> None:
@@ -261,6 +277,14 @@ def check_task(task: str) -> None:
             check_background(bg)  # a video folder that is missing, empty or unreadable
         except ValueError as exc:
             raise UnknownTaskError(str(exc)) from None
+    elif suite == "dmc_remastered":
+        from agents.envs.remastered import check_remaster, parse_task
+
+        _, remaster = parse_task(name)
+        try:
+            check_remaster(remaster)  # a texture folder that is missing or has no images
+        except ValueError as exc:
+            raise UnknownTaskError(str(exc)) from None
     elif suite == "atari":
         from agents.envs.atari import check_game
 
@@ -276,9 +300,11 @@ def check_task(task: str) -> None:
 def known_tasks() -> list[str]:
     """Every task name make_env accepts (Atari: the Atari 100K games), for "did you mean"."""
     from agents.envs.atari import ATARI100K
+    from agents.envs.remastered import remastered_tasks
 
     return ([f"metaworld/{n}" for n in metaworld_task_names()]
             + [f"dmc/{n}" for n in DMC_TASKS] + [f"dmc_distracted/{n}" for n in DMC_TASKS]
+            + [f"dmc_remastered/{n}" for n in remastered_tasks()]
             + [f"atari/{g}" for g in ATARI100K] + ["crafter/reward", "crafter/noreward"])
 
 
@@ -315,7 +341,7 @@ def model_cameras(task: str) -> tuple[str, ...] | None:
             # model_name is a property that only joins paths: read it without an instance.
             path = Path(ALL_V3_ENVIRONMENTS[f"{name}-v3"].model_name.fget(None))
             return tuple(_xml_cameras(path, path.parent))
-        if suite in ("dmc", "dmc_distracted"):
+        if suite in ("dmc", "dmc_distracted", "dmc_remastered"):
             name = name.partition("?")[0]
             import importlib.util
 
@@ -333,7 +359,7 @@ def check_camera(task: str, camera: str) -> None:
     names = model_cameras(task)
     if names is None:
         return
-    if task.startswith(("dmc/", "dmc_distracted/")):
+    if task.startswith(("dmc/", "dmc_distracted/", "dmc_remastered/")):
         choices = [str(i) for i in range(len(names))] + [n for n in names if n]
         if camera == "corner" and names:
             return
