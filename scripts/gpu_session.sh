@@ -42,7 +42,7 @@ bench() {  # name, then agents.bench arguments; each row set is cut at ${BENCH_S
 
 case $stage in
   check)
-    $py -m pytest -q -p no:cacheprovider tests/test_cuda.py
+    $py -m pytest -q -p no:cacheprovider tests/run/test_cuda.py
     # harmony: the official bench times HarmonyDream's update; ours the same, side by side
     cuda=(--set train.device=cuda --set weighting.name=harmony)
     for prec in fp32 bf16; do

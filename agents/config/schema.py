@@ -182,7 +182,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     # On CUDA, record the update and the acting step as CUDA graphs (agents/update/graphs.py): the
     # same maths in one launch instead of thousands. Ignored on the CPU. Off by default until
-    # tests/test_cuda.py's graphed-vs-eager checks have passed on a GPU (none was lent yet).
+    # tests/run/test_cuda.py's graphed-vs-eager checks have passed on a GPU (none was lent yet).
     cuda_graphs: bool = False
     # Act with the weights from before the latest update (agents/update/acting.py), so that on CUDA
     # the envs step while the GPU trains. The policy lag is exactly one update (logged as

@@ -5,8 +5,9 @@ init_std) / 2) + min_std, init_std 0 as in the official configs (std about 1.1 a
 with mu and x from two output layers, as the official code has them.
 
 Imagination, returns and losses index time as the official wmlib-torch code does (its
-ActorCritic, which tests/test_equivalence_v2.py runs beside this one). Over imagined states
-z_0..z_H (z_0 from the replayed posterior) with rewards r_t and slow-critic values v_t of z_t:
+ActorCritic, which tests/algorithm/test_equivalence_v2.py runs beside this one). Over imagined
+states z_0..z_H (z_0 from the replayed posterior) with rewards r_t and slow-critic values v_t
+of z_t:
   - lambda-returns  R_t = r_t + g ((1 - lam) v_{t+1} + lam R_{t+1}), R_H = v_H, for t < H
     (the reward predicted at z_t is paired with the step out of z_t);
   - actor objective  mean over t = 0..H-2 of w_t (R_{t+1} + eta H[pi(z_t)]), w_t = g^t;

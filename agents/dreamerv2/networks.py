@@ -1,8 +1,8 @@
 """Building blocks of DreamerV2: MLP, CNN encoder / decoder, RSSM with categorical latents.
 
 As in DreamerV2, only the GRU is layer-normalised; MLPs and RSSM layers are plain ELU. Layer
-for layer these are the official wmlib-torch networks (tests/test_equivalence_v2.py maps every
-parameter of one onto the other and compares their outputs).
+for layer these are the official wmlib-torch networks (tests/algorithm/test_equivalence_v2.py
+maps every parameter of one onto the other and compares their outputs).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class Agent(Dreamer):
     def finish_update(self) -> None:
         """As the official SlowUpdater (jaxutils.py): its mix is 1 at its first call, so the
         slow critic becomes a copy of the critic after the first update, then follows it by
-        target_fraction every target_every updates (tests/test_equivalence_v3.py)."""
+        target_fraction every target_every updates (tests/algorithm/test_equivalence_v3.py)."""
         if self.updates == 0:
             self.behaviour.sync_target()
             self.updates += 1

@@ -29,7 +29,7 @@ class OneHot(D.OneHotCategoricalStraightThrough):
 
     def __init__(self, logits: torch.Tensor):
         # Not super().__init__: it builds its inner Categorical with argument validation on,
-        # a host sync per distribution (tests/test_graphs.py found it).
+        # a host sync per distribution (tests/run/test_graphs.py found it).
         self._categorical = D.Categorical(logits=logits, validate_args=False)
         D.Distribution.__init__(self, self._categorical.batch_shape,
                                 self._categorical.param_shape[-1:], validate_args=False)

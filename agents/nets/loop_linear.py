@@ -6,11 +6,11 @@ matrix), written in full and summed one by one. On a CPU that is memory-bound an
 part of the loop's backward; on a GPU it is 2T extra kernels. `LoopLinear` keeps each step's
 input and output gradient instead, and the weight's own autograd node, which runs only after
 every step's backward, turns them into the gradient with one product over all steps: the same
-sum (tests/test_networks.py checks it against plain autograd), as one large, efficient matmul.
-It works with .backward() and torch.autograd.grad alike, on weight slices, and for several
-calls on one graph (retain_graph=True): the kept entries belong to one backward pass (autograd's
-graph task id), so those of a pass that never ran the weight's node (a gradient of the inputs
-only) are dropped, not counted in a later one.
+sum (tests/algorithm/test_networks.py checks it against plain autograd), as one large, efficient
+matmul. It works with .backward() and torch.autograd.grad alike, on weight slices, and for
+several calls on one graph (retain_graph=True): the kept entries belong to one backward pass
+(autograd's graph task id), so those of a pass that never ran the weight's node (a gradient of
+the inputs only) are dropped, not counted in a later one.
 
 Under autocast the weight is cast once per loop, not once per step.
 """

@@ -4,8 +4,8 @@ loop over a batch of sequences.
 The families differ only in what they plug in (their RSSMs in agents/dreamerv2/networks.py and
 agents/dreamerv3/networks.py): the layers around the cell (ELU, or LayerNorm + SiLU), the gate
 layer's bias, the initial state (zeros, or a learned one), and how raw outputs become logits
-(as they are, or with unimix). The equivalence tests (tests/test_equivalence_v2.py, _v3.py)
-check both against the official code through this loop.
+(as they are, or with unimix). The equivalence tests (tests/algorithm/test_equivalence_v2.py,
+_v3.py) check both against the official code through this loop.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ and replays them with one launch. What the recorded function may do follows from
 - read its inputs only from the tensors it is given (copied into fixed buffers before each
   replay) and return tensors (fixed buffers, overwritten by the next replay);
 - never copy to or from the host (no .item(), float(), tensor-valued `if`, torch.tensor of a
-  Python list): tests/test_graphs.py checks both agent families for this on the CPU;
+  Python list): tests/run/test_graphs.py checks both agent families for this on the CPU;
 - keep its optimiser state on the device (Adam with capturable=True).
 
 The first `warmup` calls run eagerly on a side stream, as torch.cuda.graph asks (lazy state

@@ -19,7 +19,7 @@ import pytest
 from agents.run import checkpoint
 from agents.run.status import HOLD_ENV
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DMC = "dmc/cartpole-swingup"
 GRID = ["finding2", "--preset", "smoke", "--seeds", "1", "--tasks", DMC, "--workers", "2",
         "--set", "train.mode=online", "--set", "train.steps=200",

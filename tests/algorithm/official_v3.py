@@ -35,7 +35,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.official import HOW, call_path, official_root
+from tests.algorithm.official import HOW, call_path, official_root
 
 JAX_HOW = ("jax missing for the official DreamerV3: pip install 'jax[cpu]==0.4.35' "
            "jaxlib==0.4.35 optax==0.2.3 tensorflow-probability==0.25.0")

@@ -36,7 +36,7 @@ HOW = ("official HarmonyDream code not found: clone github.com/thuml/HarmonyDrea
 
 def official_root(marker: str = "wmlib-torch/wmlib") -> pathlib.Path | None:
     """The official code's folder ($HD_OFFICIAL, else ../shared's), if it holds `marker`."""
-    for root in (os.environ.get("HD_OFFICIAL"), HERE.parents[1] / "shared/official/HarmonyDream"):
+    for root in (os.environ.get("HD_OFFICIAL"), HERE.parents[2] / "shared/official/HarmonyDream"):
         if root and (pathlib.Path(root) / marker).exists():
             return pathlib.Path(root)
     return None

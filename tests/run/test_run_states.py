@@ -16,7 +16,7 @@ import pytest
 from agents.config import make_config
 from agents.run.status import HOLD_ENV
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DMC = "dmc/cartpole-swingup"
 OFFLINE = ["train.mode=offline", "offline.episodes=4", "offline.heldout=1",
            "offline.updates=6", "offline.eval_every=3"]

@@ -12,7 +12,7 @@ import pytest
 
 from agents.config import ConfigError, make_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MW, DMC = "metaworld/lever-pull", "dmc/cartpole-swingup"
 
 

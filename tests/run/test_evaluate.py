@@ -12,7 +12,7 @@ from agents.evaluate import main
 from agents.run import checkpoint
 from agents.train import train
 
-DMC = "dmc/cartpole-swingup"  # the fastest env (tests/test_train.py)
+DMC = "dmc/cartpole-swingup"  # the fastest env (tests/run/test_train.py)
 FAST = ["train.steps=200", "train.checkpoint_every=50", "train.eval_every=50", "train.threads=1"]
 
 

@@ -8,7 +8,7 @@ from agents.config import make_config
 from agents.families import make_agent
 from agents.gradients import gradient_norms
 from agents.run.metrics import floats
-from tests.test_graphs import agent_and_batch
+from tests.run.test_graphs import agent_and_batch
 
 
 def test_gradient_norms_are_the_weighted_terms_own():

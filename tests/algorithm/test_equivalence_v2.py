@@ -4,8 +4,8 @@ code (HarmonyDream commit 0a22e33) on the same weights, inputs and sampling nois
 Two pairs: our `paper` preset on a Meta-world task vs the official `metaworld` config, and on a
 DMC task vs `dmc_vision`, both at the paper's layer sizes (small batches keep it quick). The
 official weights are copied into ours through a name map that must cover every parameter of
-both; tests/official.py imports the official code and shares the noise. Agreement is judged
-relative to the official values' scale: max |ours - official| <= 1e-5 max |official|.
+both; tests/algorithm/official.py imports the official code and shares the noise. Agreement is
+judged relative to the official values' scale: max |ours - official| <= 1e-5 max |official|.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import torch
 
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
-from tests.official import Noise, import_wmlib, matched_parameters, official_agent, official_config
+from tests.algorithm.official import (
+    Noise,
+    import_wmlib,
+    matched_parameters,
+    official_agent,
+    official_config,
+)
 
 RTOL = 1e-5
 PAIRS = {"metaworld": ("metaworld/lever-pull", 4), "dmc_vision": ("dmc/walker-walk", 6)}
@@ -52,7 +58,7 @@ def build(off, pair: str, weighting: str = "fixed", seed: int = 0):
     torch.manual_seed(seed)
     theirs = official_agent(off, official_config(off, pair, updates), actions)
     # No gradient probe: its forward pass would draw from the shared noise stream (it only
-    # observes; tests/test_gradients.py checks that a probed run computes the same).
+    # observes; tests/algorithm/test_gradients.py checks that a probed run computes the same).
     ours = Agent(make_config("paper", task, [*sets, "train.probe_every=0"]), actions,
                  torch.device("cpu"))
     pairs = matched_parameters(theirs, ours, ours.cfg.model.mlp_layers)

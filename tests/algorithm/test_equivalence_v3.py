@@ -3,9 +3,9 @@ code of HarmonyDream (commit 0a22e33) on the same weights, batch and sampling no
 
 Ours: the `paper` preset on Atari (`make_config("paper", "atari/pong", ["model.agent=
 dreamerv3"])`, HarmonyDream with "weighting.name=harmony"). Theirs: `atari100k` (harmony on,
-and off), built and run through tests/official_v3.py. One official agent is built (its jitted
-dummy train step takes ~25 s); harmony off is the same agent with `config.harmony` False and
-the variable that path reads (`wm/identity`, a constant 1 no optimiser trains) added.
+and off), built and run through tests/algorithm/official_v3.py. One official agent is built (its
+jitted dummy train step takes ~25 s); harmony off is the same agent with `config.harmony` False
+and the variable that path reads (`wm/identity`, a constant 1 no optimiser trains) added.
 Without jax (or the official code) every test skips with one line saying what to install.
 
 Same weights: every official variable is written into ours through `MAP` (dense kernels
@@ -26,8 +26,8 @@ fed U(0, 1) draws from one seeded stream per draw site, the site found from the 
 
 Agreement: max |ours - official| <= 1e-5 max |official| per compared tensor; samples (one-hot
 latents and actions, continuation flags) must be equal. An optimiser step may further differ
-by lr / eps x the gradients' rounding (as tests/test_equivalence_v2.py) plus one float32 ulp of
-the weights it is read off.
+by lr / eps x the gradients' rounding (as tests/algorithm/test_equivalence_v2.py) plus one
+float32 ulp of the weights it is read off.
 
 Compared numerically against the official code:
   - encoder, decoder, reward / continue heads, actor (probs, entropy, log-prob), critic and
@@ -50,7 +50,7 @@ Compared with the official config values: the resolved run schedule (the officia
 and evaluation steps are computed from its train_eval loop's rules) and every optimiser,
 loss, network and behaviour setting (test_schedule_and_settings_are_the_official_config).
 Compared by transcription: nothing here (the harmony formula's transcription is
-tests/test_dreamerv3.py::test_v3_harmony_matches_the_official_formula).
+tests/algorithm/test_dreamerv3.py::test_v3_harmony_matches_the_official_formula).
 Not covered: the official world model's state carried between batches (every replayed
 window has is_first at t = 0, which resets it), the replay itself, and our extra evaluation
 at the very end of a run (agents/train.py; the official loop stops without one).
@@ -74,7 +74,7 @@ from agents.config import make_config
 from agents.dreamerv3.agent import Agent
 from agents.dreamerv3.behaviour import Start, lambda_returns
 from agents.dreamerv3.distributions import TwoHotSymlog
-from tests import official_v3 as ov3
+from tests.algorithm import official_v3 as ov3
 
 RTOL = 1e-5
 TASK = "atari/pong"

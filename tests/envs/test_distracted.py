@@ -20,7 +20,7 @@ from agents.envs.distracted import (
     synthetic_bank,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def frames(task: str, seed: int = 1, steps: int = 3) -> tuple[list[np.ndarray], list]:

@@ -5,7 +5,7 @@ a tensor-valued `if`, a tensor built from Python data) makes recording fail on a
 tests run both agent families' update and acting step with every such call turned into an
 error, check the sync-free replacements against what torch.distributions computes, and run
 the graphed code path (fixed input and output buffers; agents/update/graphs.py runs it eagerly on
-the CPU) against the eager one. tests/test_cuda.py records real graphs where a GPU is.
+the CPU) against the eager one. tests/run/test_cuda.py records real graphs where a GPU is.
 """
 
 import contextlib
@@ -33,7 +33,7 @@ def no_host_sync(monkeypatch):
     """Every tensor-to-host conversion raises, and so does building a tensor from host data
     in our code (on a GPU that is a host-to-device copy). Exempt: torch.optim, whose CPU
     Adam keeps its step count on the host; on CUDA the agent asks for capturable=True,
-    torch's own graph-safe mode with the count on the device (tests/test_cuda.py)."""
+    torch's own graph-safe mode with the count on the device (tests/run/test_cuda.py)."""
     def refuse(name, original, exempt):
         def raise_(*args, **kwargs):
             if exempt(sys._getframe(1).f_globals.get("__name__", "")):
@@ -139,7 +139,7 @@ def test_metrics_sum_on_the_device_and_flag_non_finite_losses():
 def test_graphed_path_matches_eager_update_by_update(agent, task, actions, weighting):
     """The graphed code path (fixed buffers in and out) against the eager one, from the same
     weights, batches and random state: the same losses and parameters over 5 updates (on the
-    CPU the maths is identical; tests/test_cuda.py checks real graphs within tolerance)."""
+    CPU the maths is identical; tests/run/test_cuda.py checks real graphs within tolerance)."""
     _, eager, _ = agent_and_batch(agent, task, actions, weighting)
     cfg, graphed, _ = agent_and_batch(agent, task, actions, weighting)
     graphed.graphs = True

@@ -17,7 +17,7 @@ from agents.train import main as train_main
 from agents.train import train
 from study.grid import run_id
 
-DMC = "dmc/cartpole-swingup"  # the fastest env (tests/test_train.py)
+DMC = "dmc/cartpole-swingup"  # the fastest env (tests/run/test_train.py)
 FAST = ["train.steps=200", "train.checkpoint_every=50", "train.eval_every=50", "train.threads=1"]
 OFFLINE = ["train.mode=offline", "offline.episodes=4", "offline.heldout=1",
            "offline.updates=6", "offline.eval_every=3", "train.threads=1"]

@@ -23,7 +23,7 @@ from agents.envs.remastered import (
     visual_seed,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def texture_folder(root: Path) -> Path:

@@ -1,7 +1,7 @@
 """The agent on CUDA: same maths as on the CPU, and finite updates in fp32 and bf16.
 
 Skipped where there is no GPU (CI has none); run on a GPU machine with
-`python -m pytest tests/test_cuda.py`.
+`python -m pytest tests/run/test_cuda.py`.
 """
 
 import numpy as np
@@ -182,7 +182,7 @@ def test_batches_reach_the_gpu_unchanged():
 def test_overlapped_acting_reads_the_weights_before_the_running_update(graphs):
     """train.overlap: acting on its own stream, issued while the update is still running on
     the GPU, returns the serial agent's actions from one update back, and the updates give
-    the serial agent's losses (tests/test_overlap.py checks the same maths on the CPU)."""
+    the serial agent's losses (tests/run/test_overlap.py checks the same maths on the CPU)."""
     sets = ["weighting.name=harmony", f"train.cuda_graphs={graphs}"]
     cfg = make_config("smoke", "metaworld/lever-pull", sets)
     torch.manual_seed(0)

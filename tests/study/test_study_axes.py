@@ -16,7 +16,7 @@ from analyses import load, stats
 from study import specs
 from study.grid import expand
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 AXES = [("finding2", "weighting.w_r=5", "weighting"),  # the case: two cells, one run
         ("finding1", "weighting.name=harmony", "weighting"),

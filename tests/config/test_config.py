@@ -25,7 +25,8 @@ PAPER_METAWORLD = {
     "weighting.w_o": 1.0, "weighting.w_r": 1.0, "weighting.w_d": 1.0,
 }
 # The official dmc_vision values, steps and cadences in frames (its agent steps x 2); the
-# equivalence harness (tests/test_equivalence_v2.py) checks them against the config file itself.
+# equivalence harness (tests/algorithm/test_equivalence_v2.py) checks them against the config
+# file itself.
 PAPER_DMC = {"env.action_repeat": 2, "train.steps": 1_002_000, "train.eval_offset": 2_000,
              "replay.batch_size": 16,
              "model.deter": 200, "model.hidden": 200, "model.free_nats": 1.0,

@@ -23,7 +23,7 @@ from agents.data.replay import Replay
 from agents.run import checkpoint
 from agents.run.logger import MetricsLogger
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DMC = "dmc/cartpole-swingup"
 
 

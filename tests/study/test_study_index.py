@@ -13,7 +13,7 @@ from analyses import load
 from study.grid import expand
 from study.results import StudyIndexError, read_study_index, write_study_index
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 METRICS = [{"step": 10, "split": "eval", "reward_rmse_horizon": 1.0},
            {"step": 20, "split": "eval", "reward_rmse_horizon": 0.5}]
 

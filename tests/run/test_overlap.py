@@ -2,7 +2,7 @@
 
 What a GPU run computes is checked here on the CPU, where the same maths runs in order: the
 actions are exactly those of a serial agent one update behind, learning is unchanged, the lag
-is logged and a resumed run continues as the uninterrupted one. tests/test_cuda.py checks the
+is logged and a resumed run continues as the uninterrupted one. tests/run/test_cuda.py checks the
 side stream on a GPU.
 """
 
@@ -16,7 +16,7 @@ from agents.families import make_agent
 from agents.run import checkpoint
 from agents.run.loop import Trainer
 from agents.run.metrics import floats
-from tests.test_graphs import agent_and_batch
+from tests.run.test_graphs import agent_and_batch
 
 CASES = [("dreamerv2", "metaworld/lever-pull", 4), ("dreamerv3", "atari/pong", 6)]
 

@@ -20,7 +20,7 @@ import torch
 from agents.run.status import HOLD_ENV
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ONLINE = ["--set", "train.mode=online", "--set", "train.checkpoint_every=50",
           "--set", "train.eval_every=50"]
 
