@@ -39,7 +39,7 @@ from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
 from agents.run.cli import Parser, positive_int
-from agents.update.dreamer import resolve_device
+from agents.run.session import resolve_device
 from agents.update.graphs import WARMUP
 
 ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent",

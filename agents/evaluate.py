@@ -122,8 +122,7 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
     from agents.envs.parallel import EnvPool, EnvSpec
     from agents.families import make_agent
     from agents.files import atomic_write_text
-    from agents.run.session import set_threads
-    from agents.update.dreamer import resolve_device
+    from agents.run.session import resolve_device, set_threads
 
     run = Path(run)
     base, cfg = load_config(run, list(overrides or []))

@@ -10,8 +10,7 @@ from tqdm import tqdm
 
 from agents.data.replay import Episode
 from agents.run.offline import heldout_metrics
-from analyses.load import RUN_COLUMNS
-from analyses.models import (
+from analyses.checkpoints import (
     encode,
     episode_source,
     load_world_model,
@@ -19,6 +18,7 @@ from analyses.models import (
     read_episodes,
     snapshot_updates,
 )
+from analyses.load import RUN_COLUMNS
 from analyses.probe import fit_probe, state_groups
 
 

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from agents.run.session import die_with_parent
-from study.executors import THREAD_VARS, RunBusyError, RunFinishedError, execute_run
 from study.grid import Run
 from study.results import read_status, run_dir
+from study.run_one import THREAD_VARS, RunBusyError, RunFinishedError, execute_run
 
 EXIT_INTERRUPTED = 130
 EXIT_BUSY = 75  # another process holds the run (EX_TEMPFAIL)

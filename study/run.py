@@ -118,7 +118,7 @@ def slurm_options_from(args: argparse.Namespace) -> dict:
 
 def check_devices(runs) -> None:
     """Local runs that ask for CUDA need it here (on SLURM the nodes are the judge)."""
-    from agents.update.dreamer import resolve_device
+    from agents.run.session import resolve_device
 
     for device in {r.config.train.device for r in runs}:
         resolve_device(device)  # ConfigError where CUDA is asked for and absent

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from study.executors import RunFinishedError, execute_run
 from study.grid import Run
 from study.results import run_dir, run_state
+from study.run_one import RunFinishedError, execute_run
 
 
 def _submitit_job():

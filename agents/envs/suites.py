@@ -224,15 +224,14 @@ def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat
     suite, _, name = task.partition("/")
     if suite == "metaworld":
         return MetaWorldEnv(name, size, episode_length, camera, render, action_repeat)
+    cam = camera if camera != "corner" else "0"  # DMC suites: "corner" stands for camera 0
     if suite == "dmc":
-        cam = camera if camera != "corner" else "0"
         return DMCEnv(name, size, episode_length, cam, render, action_repeat)
     if suite == "dmc_distracted":
         from agents.envs.distracted import Distracted, distracted_model, parse_task
 
         base, bg = parse_task(name)
         check_task(f"dmc/{base}")
-        cam = camera if camera != "corner" else "0"
         env = DMCEnv(base, size, episode_length, cam, render, action_repeat,
                      model=distracted_model(DMC_TASKS[base][0]))
         return Distracted(env, bg, size)
@@ -241,7 +240,6 @@ def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat
 
         base, remaster = parse_task(name)
         domain = DMC_TASKS[base][0]
-        cam = camera if camera != "corner" else "0"
         env = DMCEnv(base, size, episode_length, cam, render, action_repeat,
                      model=remastered_model(domain))
         return Remastered(env, domain, remaster)

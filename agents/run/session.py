@@ -14,6 +14,18 @@ from agents.config import Config, ConfigError, config_from_dict, identity
 from agents.files import atomic_write_text
 
 
+def resolve_device(name: str):
+    """`train.device` as a torch device: auto picks CUDA where there is one; an error where
+    CUDA is asked for and absent."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device=cuda but this machine has no CUDA device")
+    return torch.device(name)
+
+
 def set_threads(threads: int) -> None:
     import torch
 
@@ -40,7 +52,6 @@ def start_run(cfg: Config, out: Path, total: int):
 
     from agents.run.outputs import require
     from agents.run.status import Heartbeat
-    from agents.update.dreamer import resolve_device
 
     device = resolve_device(cfg.train.device)
     require(cfg.log.outputs)

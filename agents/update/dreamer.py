@@ -29,14 +29,6 @@ class NonFiniteLossError(RuntimeError):
     pass
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device=cuda but this machine has no CUDA device")
-    return torch.device(name)
-
-
 def adam(params, lr: float, eps: float, weight_decay: float = 0.0,
          capturable: bool = False) -> torch.optim.Optimizer:
     """Adam with L2 weight decay added to the gradient before the moments, as the official

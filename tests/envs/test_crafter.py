@@ -99,10 +99,10 @@ def test_crafter_needs_the_dreamerv3_agent():
 
 
 def test_analyses_read_a_dreamerv3_checkpoint(tmp_path):
-    """analyses/models.py builds either family: a Crafter run's world model is read back, its
+    """analyses/checkpoints.py builds either family: a Crafter run's world model is read back, its
     latents encode the episodes it collected, and the state probe fits on them."""
     from agents.train import train
-    from analyses.models import encode, load_world_model, read_episodes
+    from analyses.checkpoints import encode, load_world_model, read_episodes
     from analyses.probe import fit_probe
 
     cfg = make_config("smoke", "crafter/reward", ["model.agent=dreamerv3", "train.steps=200"])

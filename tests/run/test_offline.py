@@ -12,7 +12,7 @@ from agents.dreamerv2.world_model import WorldModel
 from agents.envs import make_env
 from agents.run.offline import heldout_metrics, mean_reward
 from agents.train import train
-from analyses.models import load_world_model, snapshot_updates
+from analyses.checkpoints import load_world_model, snapshot_updates
 
 SMALL = ["train.mode=offline", "offline.episodes=4", "offline.heldout=1",
          "offline.updates=6", "offline.eval_every=3"]
