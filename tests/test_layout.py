@@ -1,0 +1,110 @@
+"""The layout's rules (docs/layout.md), read from the source: no import cycles, models that do
+not import the machinery, and small modules."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("agents", "study", "analyses")
+# The algorithm's model code: it may import shared layers, the weighting and the config, never
+# the update harness or the machinery that runs it.
+MODELS = ("agents/nets", "agents/dreamerv2/networks.py", "agents/dreamerv2/world_model.py",
+          "agents/dreamerv2/behaviour.py", "agents/dreamerv2/truncated_normal.py",
+          "agents/dreamerv3/networks.py", "agents/dreamerv3/world_model.py",
+          "agents/dreamerv3/behaviour.py", "agents/dreamerv3/distributions.py",
+          "agents/weighting.py", "agents/gradients.py")
+MACHINERY = ("agents.update", "agents.run", "agents.data", "agents.envs", "agents.train",
+             "agents.evaluate", "agents.bench", "study", "analyses")
+MAX_LINES = 450  # "about 400"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
+
+
+def imports(path: Path, top_level_only: bool) -> set[str]:
+    """The project modules `path` imports (`from a.b import c` counts a.b.c where that is a
+    module, else a.b)."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    known = modules()
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+    return {m for m in found if m.split(".")[0] in PACKAGES}
+
+
+def test_no_import_cycles():
+    graph = {name: {m for m in imports(path, True) if m != name}
+             for name, path in modules().items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt in graph and not state.get(nxt):
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for name in sorted(graph):
+        if not state.get(name):
+            visit(name)
+
+
+def test_models_do_not_import_the_machinery():
+    bad = []
+    for path in modules().values():
+        rel = path.relative_to(ROOT).as_posix()
+        if not rel.startswith(MODELS):
+            continue
+        for m in imports(path, top_level_only=False):
+            if m.startswith(MACHINERY):
+                bad.append(f"{rel} imports {m}")
+    assert not bad, "; ".join(bad)
+
+
+def test_modules_are_small():
+    big = {p.relative_to(ROOT).as_posix(): n for p in modules().values()
+           if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not big, f"modules over {MAX_LINES} lines: {big}"
+
+
+def test_the_checks_see_a_cycle_and_a_forbidden_import(tmp_path):
+    """The rules can fail: a planted cycle and a model importing the loop are caught."""
+    import pytest
+
+    pkg = tmp_path / "agents"
+    (pkg / "nets").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "nets" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from agents import b\n")
+    (pkg / "b.py").write_text("import agents.a\n")
+    (pkg / "nets" / "x.py").write_text("def f():\n    from agents.run.loop import Trainer\n")
+    for sub in ("study", "analyses"):
+        (tmp_path / sub).mkdir()
+    globals()["ROOT"], saved = tmp_path, ROOT
+    try:
+        with pytest.raises(AssertionError, match="import cycle: agents.a -> agents.b -> agents.a"):
+            test_no_import_cycles()
+        with pytest.raises(AssertionError, match="agents/nets/x.py imports agents.run.loop"):
+            test_models_do_not_import_the_machinery()
+    finally:
+        globals()["ROOT"] = saved
