@@ -26,15 +26,17 @@ OFFLINE_NOTE = (
     "That is the world-model mechanism behind the finding, not the finding itself: sample "
     "efficiency needs the online RL loop (`paper` preset, a cluster job).")
 
+DMC_SUITES = ("dmc/", "dmc_distracted/", "dmc_remastered/")  # returns on one 0..1000 scale
+
 
 def eval_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Evaluation score per run and step on one [0, 1] scale: Meta-world success rate,
-    DMC return / 1000, distracted or not (the suites' natural maxima), so tasks can be
-    aggregated."""
+    DMC return / 1000, distracted, remastered or not (the suites' natural maxima), so tasks
+    can be aggregated."""
     success = metric(table, "success")
     success = success[success["task"].str.startswith("metaworld/")]
     ret = metric(table, "return")
-    ret = ret[ret["task"].str.startswith(("dmc/", "dmc_distracted/"))].assign(
+    ret = ret[ret["task"].str.startswith(DMC_SUITES)].assign(
         value=lambda d: d["value"] / 1000)
     return pd.concat([success, ret], ignore_index=True)
 
@@ -43,7 +45,7 @@ def score_label(scores: pd.DataFrame) -> str:
     suites = set(scores["task"].str.split("/").str[0])
     if suites == {"metaworld"}:
         return "success rate"
-    if suites <= {"dmc", "dmc_distracted"}:
+    if suites <= {s.rstrip("/") for s in DMC_SUITES}:
         return "return / 1000"
     return SCORE_LABEL
 

@@ -1,5 +1,6 @@
 """What each task of a study is, in words, for reports: where a task stands in for the paper's
-(a synthetic background for the Kinetics videos, Crafter for Minecraft), the report says so."""
+(a synthetic background for the Kinetics videos, colours for DMC Remastered's images,
+Crafter for Minecraft), the report says so."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from collections.abc import Iterable
 
 
 def task_notes(tasks: Iterable[str]) -> list[str]:
-    """One sentence per task that needs one (distracted DMC: which background it used;
-    Crafter: what it stands in for)."""
-    from agents.envs.distracted import describe
+    """One sentence per task that needs one (distracted DMC: which background it used; DMC
+    Remastered: which visuals; Crafter: what it stands in for)."""
+    from agents.envs import distracted, remastered
 
     notes = []
     for task in sorted(set(tasks)):
         if task.startswith("dmc_distracted/"):
-            notes.append(f"`{task}`: {describe(task)}.")
+            notes.append(f"`{task}`: {distracted.describe(task)}.")
+        elif task.startswith("dmc_remastered/"):
+            notes.append(f"`{task}`: {remastered.describe(task)}.")
         elif task.startswith("crafter/"):
             notes.append(f"`{task}`: Crafter, the open-world stand-in for the paper's "
                          "Minecraft (which cannot be installed from the package registries); "

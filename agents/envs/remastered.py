@@ -179,8 +179,8 @@ def describe(task: str) -> str:
     if remaster.textures:
         look = f"DMCR floor and sky images from {remaster.textures}"
     else:
-        look = ("random floor and sky colours standing in for DMCR's floor and sky images "
-                "(no textures= folder)")
+        look = ("random floor and sky colours standing in for DMCR's floor and sky images, "
+                "as no textures= folder was given")
     vary = ", ".join(remaster.vary)
     return f"{base} with DMC Remastered visuals ({seeds}; {look}; varying {vary})"
 

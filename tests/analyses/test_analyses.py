@@ -422,3 +422,20 @@ def test_reward_error_verdict_says_which_errors_went_which_way():
     one = reward_error_verdict(pd.DataFrame([r for r in rows if r["seed"] == 0]), "w_r=100",
                                "w_r=1", reps=200)
     assert "changed, one seed so no CI," in one and "[" not in one  # no interval claimed
+
+
+def test_dmc_suites_share_one_score_scale_and_reports_name_stand_ins():
+    from analyses.summary import eval_scores, score_label
+    from analyses.tasks import task_notes
+
+    from analyses.load import RUN_COLUMNS
+
+    rows = [{**dict.fromkeys(RUN_COLUMNS, ""), "run_id": t, "task": t, "step": 10,
+             "metric": "return", "split": "eval", "value": 500.0} for t in ("dmc/walker-walk", "dmc_remastered/walker-walk",
+                      "dmc_distracted/walker-walk")]
+    scores = eval_scores(pd.DataFrame(rows))
+    assert sorted(scores["task"]) == sorted(r["task"] for r in rows)
+    assert (scores["value"] == 0.5).all() and score_label(scores) == "return / 1000"
+    notes = task_notes(["dmc/walker-walk", "dmc_remastered/walker-walk",
+                        "dmc_remastered/walker-walk?textures=/data/dmcr"])
+    assert len(notes) == 2 and "colours standing in" in notes[0] and "/data/dmcr" in notes[1]
