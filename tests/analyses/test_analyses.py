@@ -425,10 +425,9 @@ def test_reward_error_verdict_says_which_errors_went_which_way():
 
 
 def test_dmc_suites_share_one_score_scale_and_reports_name_stand_ins():
+    from analyses.load import RUN_COLUMNS
     from analyses.summary import eval_scores, score_label
     from analyses.tasks import task_notes
-
-    from analyses.load import RUN_COLUMNS
 
     rows = [{**dict.fromkeys(RUN_COLUMNS, ""), "run_id": t, "task": t, "step": 10,
              "metric": "return", "split": "eval", "value": 500.0} for t in ("dmc/walker-walk", "dmc_remastered/walker-walk",
