@@ -430,7 +430,8 @@ def test_dmc_suites_share_one_score_scale_and_reports_name_stand_ins():
     from analyses.tasks import task_notes
 
     rows = [{**dict.fromkeys(RUN_COLUMNS, ""), "run_id": t, "task": t, "step": 10,
-             "metric": "return", "split": "eval", "value": 500.0} for t in ("dmc/walker-walk", "dmc_remastered/walker-walk",
+             "metric": "return", "split": "eval", "value": 500.0}
+            for t in ("dmc/walker-walk", "dmc_remastered/walker-walk",
                       "dmc_distracted/walker-walk")]
     scores = eval_scores(pd.DataFrame(rows))
     assert sorted(scores["task"]) == sorted(r["task"] for r in rows)
