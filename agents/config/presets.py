@@ -40,6 +40,11 @@ PAPER_DMC = {
     "train.eval_offset": 2_000,
 }
 
+# The official `dmc_natural_background` and `dmc_remastered` configs: dmc_vision's, but with the
+# default RSSM (deter and hidden 1024; only dmc_vision shrinks it to 200).
+PAPER_DMC_DISTRACTED = {k: v for k, v in PAPER_DMC.items()
+                        if k not in ("model.deter", "model.hidden")}
+
 # DreamerV3, the official `atari100k` config of the HarmonyDream code (dreamerv3-jax,
 # configs.yaml): deter 512, CNN depth 32, 2 x 512 MLPs, batch 16 x 64, model Adam lr 1e-4 eps
 # 1e-8 clip 1000, actor/critic lr 3e-5 eps 1e-5 clip 100, horizon 333 (discount 1 - 1/333),
@@ -208,8 +213,8 @@ def make_config(
         apply_overrides(cfg, {"model.agent": "dreamerv3", **PAPER_V3})
     if suite == "metaworld":
         apply_overrides(cfg, PAPER_METAWORLD)
-    elif suite in ("dmc", "dmc_distracted", "dmc_remastered"):  # the same agent config
-        apply_overrides(cfg, PAPER_DMC)
+    elif suite in ("dmc", "dmc_distracted", "dmc_remastered"):
+        apply_overrides(cfg, PAPER_DMC if suite == "dmc" else PAPER_DMC_DISTRACTED)
         cfg.env.camera = "0"
     elif suite == "crafter":
         apply_overrides(cfg, PAPER_CRAFTER)

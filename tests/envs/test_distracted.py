@@ -171,6 +171,8 @@ def test_bad_task_options_are_config_errors(task, message, monkeypatch):
 
 def test_default_needs_no_file_and_says_it_is_a_stand_in():
     cfg = make_config("smoke", "dmc_distracted/walker-walk")
-    assert cfg.env.action_repeat == 2  # the DMC agent config
+    assert cfg.env.action_repeat == 2  # the official dmc_natural_background config
+    paper = make_config("paper", "dmc_distracted/walker-walk").model
+    assert (paper.deter, paper.hidden) == (1024, 1024)  # not dmc_vision's 200
     assert "stand-in" in describe("dmc_distracted/walker-walk")
     assert "stand-in" not in describe("dmc_distracted/walker-walk?bg=color")
