@@ -97,10 +97,12 @@ def smoke_study_report(tmp_path, study: str):
 
 
 def test_distracted_smoke_runs_end_to_end_and_names_its_background(tmp_path):
-    """Distracted DMC (synthetic videos, no files): both agents train online, and the report
-    says the background is a stand-in for the paper's Kinetics videos."""
+    """Distracted DMC (synthetic videos, no files) and DMC Remastered (colours, no textures):
+    both agents train online on each, and the report says what stands in for the paper's
+    Kinetics videos and DMCR's images."""
     html, out = smoke_study_report(tmp_path, "distracted")
     assert "dmc_distracted/cartpole-swingup" in html and "stand-in" in html
+    assert "dmc_remastered/cartpole-swingup" in html and "colours standing in" in html
     assert "return / 1000" in html  # scored as DMC returns
     assert (out / "figures" / "learned_weights.png").exists()
 
