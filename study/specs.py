@@ -112,8 +112,9 @@ ATARI = {"smoke": {"model.agent": "dreamerv3"},
 DREAMERV3 = ("dreamerv3", "fixed", {"w_o": 1.0, "w_r": 1.0, "w_d": 1.0})
 
 # distracted: DreamerV2 vs HarmonyDream on DMC whose backgrounds play videos
-# (agents/envs/distracted.py), and on DMC Remastered's randomised visuals (below). paper is the paper's protocol: Kinetics-400 driving_car videos
-# (bg=video, from $HD_DISTRACTOR_VIDEOS), the DMC-vision config. Below it the default
+# (agents/envs/distracted.py), and on DMC Remastered's randomised visuals (below). paper is the
+# paper's protocol: Kinetics-400 driving_car videos (bg=video, from $HD_DISTRACTOR_VIDEOS), the
+# official dmc_natural_background config. Below it the default
 # synthetic moving-shape videos stand in for them, online RL: smoke checks the pipeline; quick
 # is the quick model on walker-walk to 30K frames, a CPU background job of hours (as
 # dreamer_check's quick), labelled as a stand-in in the report.
@@ -179,8 +180,8 @@ STUDIES = {s.name: s for s in [
     Study("distracted", "DreamerV2 vs HarmonyDream on DMC with distractors: video backgrounds "
           "(paper: Kinetics driving_car; below it: synthetic moving shapes, a stand-in) and DMC "
           "Remastered's randomised visuals",
-          DISTRACTED_VIDEO + REMASTERED_TASKS, (DREAMER, HARMONY), seeds={"smoke": 1, "quick": 1, "gpu": 3,
-                                                       "paper": 5},
+          DISTRACTED_VIDEO + REMASTERED_TASKS, (DREAMER, HARMONY),
+          seeds={"smoke": 1, "quick": 1, "gpu": 3, "paper": 5},
           overrides=DISTRACTED,
           preset_tasks={"smoke": ("dmc_distracted/cartpole-swingup",
                                   "dmc_remastered/cartpole-swingup"),
