@@ -301,7 +301,7 @@ def official_evaluations(c) -> list[int]:
 
 
 def evaluations(t) -> list[int]:
-    """The frames at which our loop evaluates (agents/train.py: a grid from eval_offset, and
+    """The frames at which our loop evaluates (agents/run/loop.py: a grid from eval_offset, and
     once more at the end if that is off the grid)."""
     grid = list(range(t.eval_offset, t.steps + 1, t.eval_every))
     return grid + ([t.steps] if grid[-1] != t.steps else [])

@@ -53,7 +53,7 @@ Compared by transcription: nothing here (the harmony formula's transcription is
 tests/algorithm/test_dreamerv3.py::test_v3_harmony_matches_the_official_formula).
 Not covered: the official world model's state carried between batches (every replayed
 window has is_first at t = 0, which resets it), the replay itself, and our extra evaluation
-at the very end of a run (agents/train.py; the official loop stops without one).
+at the very end of a run (agents/run/loop.py; the official loop stops without one).
 
 Cost: ~1.5-2.5 min on 2 CPU cores, most of it the official code's first eager runs (JAX
 compiles each operation once) and its agent's jitted build; our agent is built once per
@@ -671,7 +671,7 @@ def official_prefill(c) -> int:
 
 
 def our_evaluations(t) -> list[int]:
-    """The steps at which our chunked loop evaluates (agents/train.py chunk_evaluation, called
+    """The steps at which our chunked loop evaluates (agents/run/loop.py chunk_evaluation, called
     at every chunk boundary as the loop does), for a run config `t` without action repeat."""
     from agents.run.loop import chunk_evaluation, next_multiple
 
