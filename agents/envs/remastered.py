@@ -300,6 +300,18 @@ def _texture_png(path: Path) -> bytes:
     return buf.getvalue()
 
 
+
+def _paint(texture: ET.Element, image: Path | None, rgb: tuple[Rgb, Rgb] | None, filename: str,
+           assets: dict[str, bytes]) -> None:
+    """Give a floor or sky texture an image (it becomes a file asset) or its two colours."""
+    if image is not None:
+        for k in ("builtin", "rgb1", "rgb2", "mark", "markrgb", "width", "height"):
+            texture.attrib.pop(k, None)
+        texture.set("file", filename)
+        assets[filename] = _texture_png(image)
+    if rgb is not None:
+        texture.attrib.update(rgb1=_text(rgb[0]), rgb2=_text(rgb[1]))
+
 def remastered_model(domain: str, visuals: Visuals | None = None) -> tuple[bytes, dict]:
     """The domain's dm_control model XML and assets with DMCR's defaults (800 px checker
     floor repeated 3 times a metre, cheetah's wide floor) and `visuals` applied."""
@@ -325,13 +337,7 @@ def remastered_model(domain: str, visuals: Visuals | None = None) -> tuple[bytes
     grid.attrib.update(width=str(TEXTURE_SIZE), height=str(TEXTURE_SIZE))
     grid_material = materials.find(".//material[@name='grid']")
     grid_material.set("texrepeat", "3 3")
-    if v.floor is not None:
-        for k in ("builtin", "rgb1", "rgb2", "mark", "markrgb", "width", "height"):
-            grid.attrib.pop(k, None)
-        grid.set("file", FLOOR_FILE)
-        assets[FLOOR_FILE] = _texture_png(v.floor)
-    if v.floor_rgb is not None:
-        grid.attrib.update(rgb1=_text(v.floor_rgb[0]), rgb2=_text(v.floor_rgb[1]))
+    _paint(grid, v.floor, v.floor_rgb, FLOOR_FILE, assets)
     if v.reflectance is not None:
         grid_material.set("reflectance", repr(v.reflectance))
     for name, rgba in (("self", v.body), ("effector", v.effector), ("target", v.target)):
@@ -342,13 +348,7 @@ def remastered_model(domain: str, visuals: Visuals | None = None) -> tuple[bytes
     sky_xml = ET.fromstring(assets["./common/skybox.xml"])
     sky = sky_xml.find(".//texture[@name='skybox']")
     sky.attrib.update(width=str(TEXTURE_SIZE), height=str(TEXTURE_SIZE))
-    if v.sky is not None:
-        for k in ("builtin", "rgb1", "rgb2", "mark", "markrgb", "width", "height"):
-            sky.attrib.pop(k, None)
-        sky.set("file", SKY_FILE)
-        assets[SKY_FILE] = _texture_png(v.sky)
-    if v.sky_rgb is not None:
-        sky.attrib.update(rgb1=_text(v.sky_rgb[0]), rgb2=_text(v.sky_rgb[1]))
+    _paint(sky, v.sky, v.sky_rgb, SKY_FILE, assets)
     assets["./common/skybox.xml"] = ET.tostring(sky_xml)
 
     if v.headlight:
