@@ -60,40 +60,30 @@ def test_report_errors_are_one_line(finding2_results, tmp_path):
     assert not (finding2_results / "reports" / "finding1").exists()
 
 
-def test_dreamer_check_report_overlays_the_published_curves(tmp_path):
-    results, out = tmp_path / "results", tmp_path / "report"
-    run("study.run", "dreamer_check", "--preset", "smoke", "--results", str(results),
-        "--no-progress")
-    run("study.report", "dreamer_check", "--results", str(results), "--out", str(out),
-        "--reps", "200", "--no-progress")
-    html = (out / "dreamer_check.html").read_text()
-    assert "danijar/dreamerv2 @" in html and "No checkpoint reached yet" in html
-    assert (out / "figures" / "learning_curves_vs_reference.png").exists()
-
-
-def test_atari100k_smoke_runs_end_to_end_beside_the_official_scores(tmp_path):
-    results, out = tmp_path / "results", tmp_path / "report"
-    run("study.run", "atari100k", "--preset", "smoke", "--results", str(results),
-        "--no-progress")
-    run("study.report", "atari100k", "--results", str(results), "--out", str(out),
-        "--reps", "200", "--no-progress")
-    html = (out / "atari100k.html").read_text()
-    # Our two methods on Pong beside the official per-game scores and 26-game aggregates.
-    for text in ("ours: DreamerV3 + HarmonyDream", "official: DreamerV3", "final checkpoint",
-                 "P(HarmonyDream &gt; DreamerV3)", "of the protocol"):
-        assert text in html, text
-    assert (out / "figures" / "curves_vs_official.png").exists()
-
-
-def smoke_study_report(tmp_path, study: str):
+def smoke_study_report(tmp_path, study: str, reps: int = 100):
     """Run a study at smoke (2 workers) and report it: (the report's HTML, its folder)."""
     results = tmp_path / "results"
     run("study.run", study, "--preset", "smoke", "--results", str(results), "--no-progress",
         "--workers", "2")
     out = tmp_path / "report"
-    run("study.report", study, "--results", str(results), "--out", str(out), "--reps", "100",
+    run("study.report", study, "--results", str(results), "--out", str(out), "--reps", str(reps),
         "--no-progress")
     return (out / f"{study}.html").read_text(), out
+
+
+def test_dreamer_check_report_overlays_the_published_curves(tmp_path):
+    html, out = smoke_study_report(tmp_path, "dreamer_check", reps=200)
+    assert "danijar/dreamerv2 @" in html and "No checkpoint reached yet" in html
+    assert (out / "figures" / "learning_curves_vs_reference.png").exists()
+
+
+def test_atari100k_smoke_runs_end_to_end_beside_the_official_scores(tmp_path):
+    html, out = smoke_study_report(tmp_path, "atari100k", reps=200)
+    # Our two methods on Pong beside the official per-game scores and 26-game aggregates.
+    for text in ("ours: DreamerV3 + HarmonyDream", "official: DreamerV3", "final checkpoint",
+                 "P(HarmonyDream &gt; DreamerV3)", "of the protocol"):
+        assert text in html, text
+    assert (out / "figures" / "curves_vs_official.png").exists()
 
 
 def test_distracted_smoke_runs_end_to_end_and_names_its_background(tmp_path):
