@@ -29,6 +29,16 @@ EXIT_FINISHED = 76  # another process finished the run after this command planne
 STOP_GRACE_S = 30.0  # time a run gets to record its state before it is killed
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity set (what `taskset`, a cgroup cpuset or
+    a SLURM allocation gives it), not the machine's count, so that two pools pinned to halves
+    of a machine each give their runs threads for their half, not for the whole."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def cpu_shares(workers: int) -> list[set[int]]:
     """Disjoint sets of this process's cores, one per worker slot (empty sets where there are
     fewer cores than workers: those runs are not pinned). A run's env worker processes
@@ -166,7 +176,7 @@ def _record_death(run: Run, results: Path, proc: mp.Process) -> str:
 
 def run_local(runs: list[Run], results: Path, workers: int, progress: bool = True) -> dict:
     """Run every run, `workers` at a time; returns counts of done, failed and interrupted."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     workers = max(1, min(workers, len(runs)))
     threads = max(1, cores // workers)
     outcome = {"done": 0, "failed": 0, "interrupted": 0, "elsewhere": 0}

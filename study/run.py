@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from agents.config import PRESETS, ConfigError
 from agents.run.cli import Parser, positive_int
 from agents.run.session import stop_on_signals
 from study.grid import expand
+from study.local import usable_cores
 from study.results import run_dir, run_states, write_study_index
 from study.specs import STUDIES
 
@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="+", help="restrict to these tasks")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override any config field for every run")
-    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
-                   help="local executor: runs at once (default: number of cores)")
+    p.add_argument("--workers", type=positive_int, default=usable_cores(),
+                   help="local executor: runs at once (default: the cores this process may "
+                        "use, e.g. under taskset)")
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     p.add_argument("--dry-run", action="store_true", help="print the grid and exit")
     p.add_argument("--index-only", action="store_true",

@@ -189,3 +189,17 @@ def test_provenance_records_the_code_each_start_ran(tmp_path, monkeypatch):
     results.write_provenance(tmp_path, run)  # resumed on the new code
     prov = json.loads((tmp_path / "provenance.json").read_text())
     assert prov["git_commit"] == "aaa" and prov["git_commits"] == ["aaa", "bbb"]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin to one")
+def test_a_pinned_pool_counts_only_its_own_cores():
+    """Under taskset (or a cpuset), the local pool's cores are its affinity set: its default
+    workers and each run's threads follow them, so two pinned pools do not oversubscribe."""
+    code = ("from study.local import usable_cores; from study.run import build_parser; "
+            "print(usable_cores(), build_parser().parse_args(['finding1']).workers)")
+    one = min(os.sched_getaffinity(0))
+    pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, {one}))
+    free = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert pinned.stdout.split() == ["1", "1"], pinned.stderr
+    assert free.stdout.split() == [str(len(os.sched_getaffinity(0)))] * 2, free.stderr
