@@ -10,10 +10,9 @@ import numpy as np
 import torch
 
 from agents.config import Config, config_from_dict
-from agents.data.replay import Episode, batches_by_length, load_episode, with_terminal
+from agents.data import Episode, batches_by_length, load_episode, with_terminal
 from agents.families import make_agent
-from agents.run import checkpoint
-from agents.run.offline import snapshot_path
+from agents.run import load_checkpoint, snapshot_path
 
 
 def snapshot_updates(run_dir: str | Path) -> list[int]:
@@ -29,7 +28,7 @@ def load_world_model(run_dir: str | Path,
     run_dir = Path(run_dir)
     cfg = config_from_dict(json.loads((run_dir / "config.json").read_text()))
     path = run_dir / "ckpt.pt" if updates is None else snapshot_path(run_dir, updates)
-    state = checkpoint.load(path)
+    state = load_checkpoint(path)
     if state is None:
         raise FileNotFoundError(f"{run_dir} has no {path.name}")
     modules = state["modules"] if updates is not None else state["agent"]["modules"]

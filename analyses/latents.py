@@ -8,8 +8,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from agents.data.replay import Episode
-from agents.run.offline import heldout_metrics
+from agents.data import Episode
+from agents.run import heldout_metrics
 from analyses.checkpoints import (
     encode,
     episode_source,

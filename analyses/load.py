@@ -100,7 +100,7 @@ def run_status(run_dir: Path) -> str:
 def read_metrics(path: str | Path) -> pd.DataFrame:
     """metrics.jsonl -> long table (step, split, metric, value); a torn or damaged line, or
     one that is JSON but not a row, is dropped."""
-    from agents.run.logger import parse_row
+    from agents.run import parse_row
 
     with open(path, "rb") as f:
         rows = [row for row in map(parse_row, f) if row is not None]

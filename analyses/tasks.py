@@ -10,14 +10,12 @@ from collections.abc import Iterable
 def task_notes(tasks: Iterable[str]) -> list[str]:
     """One sentence per task that needs one (distracted DMC: which background it used; DMC
     Remastered: which visuals; Crafter: what it stands in for)."""
-    from agents.envs import distracted, remastered
+    from agents.envs import describe_task
 
     notes = []
     for task in sorted(set(tasks)):
-        if task.startswith("dmc_distracted/"):
-            notes.append(f"`{task}`: {distracted.describe(task)}.")
-        elif task.startswith("dmc_remastered/"):
-            notes.append(f"`{task}`: {remastered.describe(task)}.")
+        if (visuals := describe_task(task)) is not None:
+            notes.append(f"`{task}`: {visuals}.")
         elif task.startswith("crafter/"):
             notes.append(f"`{task}`: Crafter, the open-world stand-in for the paper's "
                          "Minecraft (which cannot be installed from the package registries); "

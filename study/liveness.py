@@ -83,7 +83,7 @@ def reconcile(directory: Path, status: dict, slurm: dict[str, str]) -> RunState:
     interrupted); `slurm` holds sacct's states for the job ids recorded in such statuses."""
     found = _reconcile(directory, status, slurm)
     if found.state in ("interrupted", "failed"):
-        from agents.run.status import read_status, repair
+        from agents.run import read_status, repair
 
         repair(directory)  # its checkpoint says done: the process died after that
         now = read_status(directory) or {}

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from agents.run.session import die_with_parent
+from agents.run import die_with_parent
 from study.grid import Run
 from study.results import read_status, run_dir
 from study.run_one import THREAD_VARS, RunBusyError, RunFinishedError, execute_run
@@ -56,7 +56,7 @@ def cpu_shares(workers: int) -> list[set[int]]:
 def _child(run: Run, results: str, threads: int, cores: set[int]) -> None:
     """Entry point of a run's process: its CPU share, output to the run's log, signals to
     interrupts."""
-    from agents.run.session import stop_on_signals
+    from agents.run import stop_on_signals
 
     if cores:
         os.sched_setaffinity(0, cores)
@@ -160,7 +160,7 @@ def _stop(procs: dict[str, mp.Process]) -> None:
 def _record_death(run: Run, results: Path, proc: mp.Process) -> str:
     """A run killed without a word still says "running": record what happened to it (a run
     whose checkpoint says it finished is done, whenever it died)."""
-    from agents.run.status import repair, write_status
+    from agents.run import repair, write_status
 
     directory = run_dir(results, run)
     status = read_status(directory) or {}

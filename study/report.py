@@ -13,7 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
-from agents.run.cli import Parser
+from agents.run import Parser
 from study.specs import STUDIES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from agents.files import atomic_write_text
-from agents.run.status import repair
+from agents.run import repair
 from study.grid import Run, get_study
 from study.liveness import RunState, reconcile, sacct_states
 

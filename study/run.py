@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from agents.config import PRESETS, ConfigError
-from agents.run.cli import Parser, positive_int
-from agents.run.session import stop_on_signals
+from agents.run import Parser, positive_int, stop_on_signals
 from study.grid import expand
 from study.local import usable_cores
 from study.results import run_dir, run_states, write_study_index
@@ -119,7 +118,7 @@ def slurm_options_from(args: argparse.Namespace) -> dict:
 
 def check_devices(runs) -> None:
     """Local runs that ask for CUDA need it here (on SLURM the nodes are the judge)."""
-    from agents.run.session import resolve_device
+    from agents.run import resolve_device
 
     for device in {r.config.train.device for r in runs}:
         resolve_device(device)  # ConfigError where CUDA is asked for and absent

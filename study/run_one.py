@@ -45,7 +45,7 @@ def run_lock(directory: Path) -> Iterator[None]:
 
 def execute_run(run: Run, results: str, threads: int) -> dict:
     """Run (or resume) one run; its status.json records how it ended."""
-    from agents.run.status import describe, last_eval, read_status, repair, write_status
+    from agents.run import describe, last_eval, read_status, repair, write_status
     from agents.train import train
 
     for var in THREAD_VARS:

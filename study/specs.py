@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agents.envs.atari import ATARI100K
+from agents.envs import ATARI100K
 
 ANALYSIS_TASKS = ("metaworld/lever-pull", "metaworld/handle-pull-side", "metaworld/hammer")
 

@@ -12,8 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from agents.run.cli import Parser
-from agents.run.status import read_status, repair
+from agents.run import Parser, read_status, repair
 from study.results import STATES, StudyIndexError, read_study_index, run_states
 
 

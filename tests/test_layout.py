@@ -1,5 +1,6 @@
 """The layout's rules (docs/layout.md), read from the source: no import cycles, models that do
-not import the machinery, and small modules."""
+not import the machinery, study/ and analyses/ through the rooms' front doors, and small
+modules."""
 
 from __future__ import annotations
 
@@ -82,6 +83,50 @@ def test_models_do_not_import_the_machinery():
     assert not bad, "; ".join(bad)
 
 
+def bound_names(path: Path) -> set[str]:
+    """The names a module binds at its top level (imports, defs, assignments)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def front_door_violations() -> list[str]:
+    """Imports by study/ and analyses/ of an inner file of agents/ (`agents.run.status`,
+    also as `from agents.run import status`) rather than a room's front door (a name its
+    __init__ binds: `from agents.run import read_status`) or a top-level module
+    (`agents.train`), lazy imports included."""
+    known = modules()
+    bad = []
+    for name, path in known.items():
+        if not name.startswith(("study", "analyses")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                door = known.get(node.module)
+                bound = bound_names(door) if door and door.name == "__init__.py" else set()
+                found = [node.module] + [f"{node.module}.{a.name}" for a in node.names
+                                         if f"{node.module}.{a.name}" in known
+                                         and a.name not in bound]
+            else:
+                continue
+            bad += [f"{path.relative_to(ROOT).as_posix()} imports {m}" for m in found
+                    if m.startswith("agents.") and m.count(".") > 1]
+    return sorted(bad)
+
+
+def test_study_and_analyses_use_the_front_doors():
+    bad = front_door_violations()
+    assert not bad, "; ".join(bad)
+
+
 def test_modules_are_small():
     big = {p.relative_to(ROOT).as_posix(): n for p in modules().values()
            if (n := len(p.read_text().splitlines())) > MAX_LINES}
@@ -101,11 +146,29 @@ def test_the_checks_see_a_cycle_and_a_forbidden_import(tmp_path):
     (pkg / "nets" / "x.py").write_text("def f():\n    from agents.run.loop import Trainer\n")
     for sub in ("study", "analyses"):
         (tmp_path / sub).mkdir()
+    (tmp_path / "study" / "s.py").write_text("from agents.run import status\n")
+    (pkg / "run").mkdir()
+    (pkg / "run" / "__init__.py").write_text("")
+    (pkg / "run" / "status.py").write_text("")
     globals()["ROOT"], saved = tmp_path, ROOT
     try:
         with pytest.raises(AssertionError, match="import cycle: agents.a -> agents.b -> agents.a"):
             test_no_import_cycles()
         with pytest.raises(AssertionError, match="agents/nets/x.py imports agents.run.loop"):
             test_models_do_not_import_the_machinery()
+        assert front_door_violations() == ["study/s.py imports agents.run.status"]
     finally:
         globals()["ROOT"] = saved
+
+
+def test_the_run_front_door_loads_torch_only_on_use():
+    """`study.run` starts without torch; the torch-bound names of `agents.run` resolve on use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, study.run, study.status, study.report; "
+            "assert 'torch' not in sys.modules, 'study imports torch'; "
+            "import agents.run as r; r.load_checkpoint; r.snapshot_path; r.heldout_metrics; "
+            "assert 'torch' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

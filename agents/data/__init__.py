@@ -1,2 +1,10 @@
 """The data a run learns from: the replay buffer, episode files and playing episodes, and
 the expert datasets of the offline diagnostics."""
+
+from agents.data.replay import (  # noqa: F401  (the front door study/ and analyses/ use)
+    Episode,
+    EpisodeFileError,
+    batches_by_length,
+    load_episode,
+    with_terminal,
+)

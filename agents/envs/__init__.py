@@ -1,5 +1,6 @@
 """Environments: the pixel suites (`suites`) and N of them in worker processes (`parallel`)."""
 
+# isort: off
 from agents.envs.suites import (  # noqa: F401  (first: sets MUJOCO_GL before mujoco loads)
     DMC_TASKS,
     RENDER,
@@ -11,8 +12,11 @@ from agents.envs.suites import (  # noqa: F401  (first: sets MUJOCO_GL before mu
     check_camera,
     check_task,
     configure_rendering,
+    describe_task,
     known_tasks,
     make_env,
     metaworld_task_names,
     model_cameras,
 )
+from agents.envs.atari import ATARI100K  # noqa: F401  (numpy only; ale-py loads on use)
+# isort: on

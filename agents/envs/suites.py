@@ -257,6 +257,21 @@ def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat
 SUITE_NAMES = "metaworld/, dmc/, dmc_distracted/, dmc_remastered/, atari/ or crafter/"
 
 
+def describe_task(task: str) -> str | None:
+    """What a distracted or remastered task shows besides the task itself, in words, for
+    reports (it says what stands in for the paper's files); None for the other suites."""
+    suite = task.partition("/")[0]
+    if suite == "dmc_distracted":
+        from agents.envs import distracted
+
+        return distracted.describe(task)
+    if suite == "dmc_remastered":
+        from agents.envs import remastered
+
+        return remastered.describe(task)
+    return None
+
+
 def check_task(task: str) -> None:
     """Raise UnknownTaskError for a task name that make_env would reject (without building it)."""
     suite, _, name = task.partition("/")
