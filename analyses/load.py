@@ -112,8 +112,17 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
     return long.dropna(subset=["value"]).reset_index(drop=True)
 
 
-def load_study(results: str | Path, study: str, include_running: bool = False) -> pd.DataFrame:
-    """All finished runs of `study` as one tidy table (see the module docstring)."""
+# Online studies whose runs take hours: their reports also show running and interrupted runs
+# (an interim report; the scale note says how many are unfinished).
+INTERIM = ("dreamer_check", "atari100k", "distracted")
+
+
+def load_study(results: str | Path, study: str,
+               include_running: bool | None = None) -> pd.DataFrame:
+    """All finished runs of `study` as one tidy table (see the module docstring), and with
+    `include_running` (default: for the studies in INTERIM) the unfinished ones too."""
+    if include_running is None:
+        include_running = study in INTERIM
     results = Path(results)
     index = study_index(results, study)
     frames, skipped = [], []
@@ -142,7 +151,8 @@ def load_study(results: str | Path, study: str, include_running: bool = False) -
         warnings.warn(f"{study}: skipped {len(skipped)} run(s): " + "; ".join(skipped),
                       stacklevel=2)
     if not frames:
-        raise NoResultsError(f"study {study!r} has no finished runs under {results} "
+        what = "runs with metrics" if include_running else "finished runs"
+        raise NoResultsError(f"study {study!r} has no {what} under {results} "
                              f"({len(rows)} in its grid)")
     table = pd.concat(frames, ignore_index=True)[COLUMNS]
     table["step"] = table["step"].astype(int)
@@ -182,9 +192,12 @@ SCALES = {
 
 def scale_note(index: dict, table: pd.DataFrame) -> str:
     """Markdown: which preset produced these numbers and how many of the grid's runs
-    (distinct runs of the configuration the table holds) finished, after a heading saying so
-    where the runs are offline world-model diagnostics."""
-    done = table["run_id"].nunique()
+    (distinct runs of the configuration the table holds) finished, and how many unfinished
+    ones the table shows, after a heading saying so where the runs are offline world-model
+    diagnostics."""
+    states = table.groupby("run_id")["state"].first() if "state" in table else None
+    done = table["run_id"].nunique() if states is None else int((states == "done").sum())
+    unfinished = 0 if states is None else len(states) - done
     loaded = set(table["run_id"])
     variants = {_variant(index, r) for r in index["runs"] if r["run_id"] in loaded}
     grid = {r["run_id"] for r in index["runs"]
@@ -195,8 +208,11 @@ def scale_note(index: dict, table: pd.DataFrame) -> str:
              or (index.get("scale") if preset == index.get("preset") else None)
              or SCALES.get(preset, "an unknown preset"))
     modes = {r.get("mode") for r in index["runs"] if r["run_id"] in loaded}
-    line = (f"**Preset `{preset}`**: {done} of {len(grid)} runs of the grid finished. "
-            f"These numbers come from {scale}.")
+    line = f"**Preset `{preset}`**: {done} of {len(grid)} runs of the grid finished"
+    if unfinished:  # an interim report (include_running): say so before any number
+        line += (f"; {unfinished} more, still running or interrupted, "
+                 f"{'is' if unfinished == 1 else 'are'} shown up to the last step logged")
+    line += f". These numbers come from {scale}."
     if "offline" in modes:  # said first, as a heading: these are not RL runs
         which = "These runs are" if modes == {"offline"} else "Some of these runs are"
         line = (f"### Offline world-model diagnostics, not reinforcement learning\n\n{which} "

@@ -126,8 +126,13 @@ def test_load_study_skips_unfinished_and_reads_torn_files(tmp_path):
     success = load.metric(table, "success")
     assert len(success) == 4 and success["value"].max() == 1.0
     assert table[(table.metric == "loss_rew")].empty  # nulls are dropped
-    assert "2 of 5 runs" in load.scale_note(json.loads(
-        (tmp_path / "studies" / "s.json").read_text()), table)
+    index = json.loads((tmp_path / "studies" / "s.json").read_text())
+    assert "2 of 5 runs of the grid finished." in load.scale_note(index, table)
+    with pytest.warns(UserWarning, match="skipped 2 run"):
+        interim = load.load_study(tmp_path, "s", include_running=True)
+    assert set(interim["run_id"]) == {"aaa", "ccc", "ddd"}
+    assert ("2 of 5 runs of the grid finished; 1 more, still running or interrupted, is "
+            "shown up to the last step logged") in load.scale_note(index, interim)
 
 
 def test_load_study_without_finished_runs(tmp_path):
@@ -140,6 +145,26 @@ def test_load_study_without_finished_runs(tmp_path):
         warnings.simplefilter("ignore")
         with pytest.raises(load.NoResultsError, match="no finished runs"):
             load.load_study(tmp_path, "s")
+
+
+def test_online_studies_report_unfinished_runs_and_say_so(tmp_path):
+    """An online study of hours (load.INTERIM) reports its running runs, as an interim report
+    whose scale note says so; an offline study waits for finished runs."""
+    from study.report import check_results
+
+    rows = [{"step": 10000, "split": "eval", "return": 42.0}]
+    for study in ("distracted", "finding1"):
+        index = [write_run(tmp_path / study, "aaa", "running", rows)]
+        (tmp_path / study / "studies").mkdir()
+        (tmp_path / study / "studies" / f"{study}.json").write_text(
+            json.dumps({"study": study, "preset": "quick", "runs": index}))
+    assert "distracted" in load.INTERIM and "finding1" not in load.INTERIM
+    table = load.load_study(tmp_path / "distracted", "distracted")
+    assert set(table["state"]) == {"running"} and table["value"].tolist() == [42.0]
+    assert check_results(tmp_path / "distracted", "distracted") is None
+    index = load.study_index(tmp_path / "distracted", "distracted")
+    assert "0 of 1 runs of the grid finished; 1 more" in load.scale_note(index, table)
+    assert "no finished runs" in check_results(tmp_path / "finding1", "finding1")
 
 
 def synthetic_episodes(n=20, T=40, f=16, s=5, seed=0, linear=True):
