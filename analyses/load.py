@@ -195,9 +195,9 @@ def scale_note(index: dict, table: pd.DataFrame) -> str:
     (distinct runs of the configuration the table holds) finished, and how many unfinished
     ones the table shows, after a heading saying so where the runs are offline world-model
     diagnostics."""
-    states = table.groupby("run_id")["state"].first() if "state" in table else None
-    done = table["run_id"].nunique() if states is None else int((states == "done").sum())
-    unfinished = 0 if states is None else len(states) - done
+    states = table.groupby("run_id")["state"].first()
+    done = int((states == "done").sum())
+    unfinished = len(states) - done
     loaded = set(table["run_id"])
     variants = {_variant(index, r) for r in index["runs"] if r["run_id"] in loaded}
     grid = {r["run_id"] for r in index["runs"]

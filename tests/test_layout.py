@@ -102,6 +102,8 @@ def front_door_violations() -> list[str]:
     __init__ binds: `from agents.run import read_status`) or a top-level module
     (`agents.train`), lazy imports included."""
     known = modules()
+    doors = {name: bound_names(path) for name, path in known.items()
+             if path.name == "__init__.py"}
     bad = []
     for name, path in known.items():
         if not name.startswith(("study", "analyses")):
@@ -110,8 +112,7 @@ def front_door_violations() -> list[str]:
             if isinstance(node, ast.Import):
                 found = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                door = known.get(node.module)
-                bound = bound_names(door) if door and door.name == "__init__.py" else set()
+                bound = doors.get(node.module, set())
                 found = [node.module] + [f"{node.module}.{a.name}" for a in node.names
                                          if f"{node.module}.{a.name}" in known
                                          and a.name not in bound]
