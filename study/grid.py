@@ -96,7 +96,8 @@ def expand(study: str, preset: str = "quick", seeds: int | None = None,
         for label, name, params in spec.weightings:
             for seed in range(n_seeds):
                 sets = [*base, f"weighting.name={name}", f"train.seed={seed}",
-                        *(f"weighting.{k}={v}" for k, v in params.items()), *(overrides or [])]
+                        *(f"{k}={v}" if "." in k else f"weighting.{k}={v}"
+                          for k, v in params.items()), *(overrides or [])]
                 runs.append(Run(study, label, make_config(config_preset, task, sets)))
     check_distinct(runs)
     return runs

@@ -19,12 +19,22 @@ EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "pro
 # Fields added after runs existed, at the value that computes what those runs computed: left
 # out of the identity at that value, so a finished run keeps its id (and is not run again)
 # when the toolkit grows a switch it did not use.
-LATER_KEYS = {("train", "overlap"): False, ("train", "chunk"): 0}
+LATER_KEYS = {("train", "overlap"): False, ("train", "chunk"): 0, ("offline", "data"): "expert"}
+
+
+# Fields that only one value of another field reads: left out of the identity otherwise, so
+# equal computations share one id (an expert dataset ignores offline.mix,
+# a replay_like one offline.noise_pct).
+UNREAD_KEYS = {("offline", "mix"): (("offline", "data"), "replay_like"),
+               ("offline", "noise_pct"): (("offline", "data"), "expert")}
 
 
 def identity(cfg: Config) -> dict[str, Any]:
     """The config as a dict without execution-only fields: equal identity = the same run."""
     data = config_from_dict(cfg.to_dict()).to_dict()  # round trip: tuples and lists agree
+    for (section, key), ((on_section, on_key), value) in UNREAD_KEYS.items():
+        if data[on_section].get(on_key) != value:
+            data[section].pop(key, None)
     for section, key in EXECUTION_KEYS:
         data[section].pop(key, None)
         if not data[section]:  # a section of execution keys only (log): runs kept their ids

@@ -7,6 +7,7 @@ import math
 
 from agents.config.schema import (
     AGENTS,
+    DATA_KINDS,
     DISCRETE_SUITES,
     INIT_SCHEMES,
     LOG_OUTPUTS,
@@ -158,6 +159,15 @@ def validate(cfg: Config) -> None:
         need(o.updates > 0 and o.eval_every > 0, "offline.updates and eval_every must be > 0")
         need(len(o.noise_pct) > 0 and min(o.noise_pct) >= 0,
              "offline.noise_pct must be non-negative levels")
+        need(o.data in DATA_KINDS, f"offline.data must be one of {', '.join(DATA_KINDS)}, got "
+             f"{o.data!r}")
+        if o.data == "replay_like":
+            from agents.data.mixes import parse  # local: config stays below the data room
+
+            try:
+                parse(o.mix)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         need(0 < o.context < cfg.env.episode_length, "offline.context must be in (0, episode)")
         need(o.horizon_every > 0, "offline.horizon_every must be > 0")
         need(cfg.behaviour.horizon < cfg.env.episode_length,

@@ -1,13 +1,17 @@
-"""Scripted-expert datasets for the offline world-model diagnostics.
+"""Datasets for the offline world-model diagnostics, collected with Meta-world's scripted
+experts.
 
-Meta-world ships a scripted policy per task. Adding Gaussian action noise at several levels
-gives episodes that succeed, nearly succeed and fail, so rewards vary along and across
-episodes. Episodes use the replay layout (pixels, state, action, reward, success) and are
-cached under `<root>/<key>/`, where the key hashes every setting that changes the data: a
-dataset is collected once and shared by every run that asks for the same one. A file lock
-makes concurrent runs wait for the first collector instead of collecting twice. A damaged
-episode file is collected again (the dataset is a cache), and every file is written
-atomically: a temporary file that a kill or a full disk left is removed on the next start.
+Meta-world ships a scripted policy per task. The `expert` kind adds Gaussian action noise at
+several levels, which gives episodes that succeed, nearly succeed and fail, so rewards vary
+along and across episodes. The `replay_like` kind mixes random, heavily perturbed and expert
+episodes in stated shares, shaped like an online agent's early replay (agents/data/mixes.py).
+
+Episodes use the replay layout (pixels, state, action, reward, success) and are cached
+under `<root>/<key>/`, where the key hashes every setting that changes the data: a dataset is
+collected once and shared by every run that asks for the same one. A file lock makes
+concurrent runs wait for the first collector instead of collecting twice. A damaged episode
+file is collected again (the dataset is a cache), and every file is written atomically: a
+temporary file that a kill or a full disk left is removed on the next start.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.config import Config
+from agents.data import mixes
 from agents.data.replay import (
     Episode,
     EpisodeBuilder,
@@ -41,10 +46,14 @@ warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high")
 
 
 def settings(cfg: Config) -> dict:
+    """Every setting that changes the data (an expert dataset's keys are those it always had,
+    so its cache and run ids stay)."""
     e, o = cfg.env, cfg.offline
-    return {"task": e.task, "image_size": e.image_size, "episode_length": e.episode_length,
-            "camera": e.camera, "render": e.render, "episodes": o.episodes,
-            "noise_pct": list(o.noise_pct), "seed": DATA_SEED}
+    out = {"task": e.task, "image_size": e.image_size, "episode_length": e.episode_length,
+           "camera": e.camera, "render": e.render, "episodes": o.episodes, "seed": DATA_SEED}
+    if o.data == "expert":
+        return {**out, "noise_pct": list(o.noise_pct)}
+    return {**out, "data": o.data, "mix": [f"{b}:{s:.6g}" for b, s in mixes.parse(o.mix)]}
 
 
 def dataset_key(cfg: Config) -> str:
@@ -60,20 +69,26 @@ def expert_policy(task: str):
     return ENV_POLICY_MAP[name]()
 
 
-def noise_level(cfg: Config, index: int) -> float:
-    """Episode i uses noise level i mod len(levels): every level appears in train and held-out."""
-    levels = cfg.offline.noise_pct
-    return levels[index % len(levels)] / 100.0
+def behaviours(cfg: Config) -> list[str]:
+    """The behaviour that collects each episode (mixes.act's names: random, expert,
+    noise<P>). Expert kind: episode i at noise level i mod len(levels), so every level appears
+    in train and held-out; replay_like: the mix's shares (mixes.assign)."""
+    o = cfg.offline
+    if o.data == "expert":
+        return [f"noise{o.noise_pct[i % len(o.noise_pct)]}" for i in range(o.episodes)]
+    return mixes.assign(o.mix, o.episodes)
 
 
-def collect_episode(env, policy, noise: float, seed: int) -> Episode:
+def collect_episode(env, policy, behaviour: str | float, seed: int) -> Episode:
+    """One episode of `behaviour` (a mixes name, or the expert's noise std as a number)."""
+    if not isinstance(behaviour, str):
+        behaviour = f"noise{round(behaviour * 100)}"
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed)
     episode = EpisodeBuilder(obs, env.action_dim)
     done = False
     while not done:
-        action = policy.get_action(obs["state"].astype(np.float64))
-        action = np.clip(action + noise * rng.normal(size=env.action_dim), -1, 1)
+        action = mixes.act(policy, obs["state"], behaviour, env.action_dim, rng)
         obs, reward, terminated, truncated, info = env.step(action.astype(np.float32))
         episode.add(obs, action.astype(np.float32), reward, info["success"])
         done = terminated or truncated
@@ -106,12 +121,13 @@ def load_or_collect(cfg: Config, root: str | Path, progress: bool = True,
             e = cfg.env
             env = make_env(e.task, e.image_size, e.episode_length, 1, e.camera, e.render)
             policy = expert_policy(e.task)
+            kinds = behaviours(cfg)
             try:
                 have = cfg.offline.episodes - len(missing)
-                for k, i in enumerate(tqdm(missing, desc=f"expert data {e.task}",
+                for k, i in enumerate(tqdm(missing, desc=f"{cfg.offline.data} data {e.task}",
                                            disable=not progress)):
                     seed = int(np.random.SeedSequence([DATA_SEED, i]).generate_state(1)[0])
-                    ep = collect_episode(env, policy, noise_level(cfg, i), seed)
+                    ep = collect_episode(env, policy, kinds[i], seed)
                     save_episode(paths[i], ep)
                     episodes[i] = load_episode(paths[i])  # exactly what a later run reads
                     if on_episode:

@@ -217,8 +217,10 @@ class Dreamer(Learner):
         return {**logs, **probes}
 
     def _probe_due(self, updates: int) -> bool:
+        """Every `probe_every` updates, never before the first: an untrained model's gradients
+        say nothing about which loss drives the representation while it learns."""
         every = self.cfg.train.probe_every
-        return every > 0 and updates % every == 0
+        return every > 0 and updates > 0 and updates % every == 0
 
     def probe(self, data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each weighted world-model loss's gradient norm on the shared parameters (encoder
