@@ -105,9 +105,10 @@ def score_vs_weight(per_task: pd.DataFrame, aggregate: pd.DataFrame, ylabel: str
     ax.errorbar(a[weight], a["estimate"], yerr=[a["estimate"] - a["lo"], a["hi"] - a["estimate"]],
                 marker="s", capsize=4, color="black", lw=2.5, label="IQM (all tasks)")
     ax.set_xscale("log")
+    ax.margins(x=0.08)
     ax.set_xlabel(f"reward loss weight {weight}")
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    ax.set_ylabel(_wrap(ylabel, 38))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -118,7 +119,7 @@ def intervals(aggregate: pd.DataFrame, xlabel: str, methods: list[str] | None = 
     stats = list(dict.fromkeys(aggregate["statistic"]))
     methods = methods or list(dict.fromkeys(aggregate["method"]))
     colours = _palette(methods)
-    fig, axes = plt.subplots(1, len(stats), figsize=(3.5 * len(stats), 0.5 * len(methods) + 1.2),
+    fig, axes = plt.subplots(1, len(stats), figsize=(3.5 * len(stats), 0.5 * len(methods) + 1.6),
                              squeeze=False)
     for ax, stat in zip(axes.flat, stats, strict=True):
         for i, m in enumerate(methods):
@@ -129,11 +130,54 @@ def intervals(aggregate: pd.DataFrame, xlabel: str, methods: list[str] | None = 
             ax.barh(i, r["hi"] - r["lo"], left=r["lo"], height=0.6, color=colours[m], alpha=0.75)
             ax.vlines(r["estimate"], i - 0.3, i + 0.3, color="black", lw=2)
         ax.set_yticks(range(len(methods)), methods if ax is axes.flat[0] else [""] * len(methods))
-        ax.invert_yaxis()  # first method on top
+        ax.set_ylim(len(methods) - 0.5, -0.5)  # first method on top, none on the frame
+        ax.use_sticky_edges = False  # bars pin the limits to their ends otherwise
+        ax.margins(x=0.12)  # the extreme intervals clear the frame
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))  # long tick labels stay apart
         ax.set_title(stat)
-        ax.set_xlabel(xlabel)
-    fig.tight_layout()
+    # One x label for all panels, wrapped: per panel, long labels ran into each other.
+    fig.supxlabel(_wrap(xlabel, 45 * len(stats)), fontsize="medium")
+    fig.tight_layout(w_pad=2.0)  # the panels' edge tick labels stay apart
     return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def text_overlaps(fig: plt.Figure) -> list[tuple[str, str]]:
+    """Pairs of visible, non-empty text boxes of `fig` that overlap once drawn (titles, axis
+    labels, tick labels, legends, annotations): a figure where two labels run into each
+    other is unreadable."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ticks, drawn = set(), []  # tick labels are drawn only for ticks inside the view
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            pad = 1e-9 * max(1.0, abs(hi - lo))
+            for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
+                labels = (tick.label1, tick.label2)
+                ticks.update(map(id, labels))
+                if lo - pad <= tick.get_loc() <= hi + pad:
+                    drawn.extend(labels)
+    texts = [t for t in fig.findobj(Text) if id(t) not in ticks] + drawn
+    boxes = []
+    for t in texts:
+        if t.get_visible() and t.get_text().strip() and t.get_figure() is not None:
+            box = t.get_window_extent(renderer)
+            if box.width > 0 and box.height > 0:
+                boxes.append((t.get_text(), box))
+    pairs = []
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            inter_w = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+            inter_h = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+            if inter_w > 1 and inter_h > 1:  # more than a pixel of shared area
+                pairs.append((a, b))
+    return pairs
 
 
 def per_task_bars(per_task: pd.DataFrame, ylabel: str, methods: list[str] | None = None,
@@ -235,5 +279,25 @@ def learned_weights(train: pd.DataFrame, method: str = "label") -> plt.Figure:
             if i == 1:
                 ax.set_xlabel("env steps")
     axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def premise_ratios(runs: pd.DataFrame, threshold: float, seed_threshold: float
+                   ) -> plt.Figure:
+    """Each run's reward/observation gradient ratio r per candidate dataset (dots: seeds,
+    bar: mean), with the premise's thresholds (log scale: below 1, observation dominates)."""
+    order = list(dict.fromkeys(runs["label"]))
+    fig, ax = plt.subplots(figsize=(3.5 + 1.6 * len(order), 3.6))
+    sns.barplot(runs, x="label", y="r", order=order, errorbar=None, color="0.85", ax=ax)
+    sns.stripplot(runs, x="label", y="r", order=order, color="0.2", size=6, ax=ax)
+    ax.axhline(threshold, color="C3", ls="--", lw=1, label=f"premise: mean <= {threshold:.2f}")
+    ax.axhline(seed_threshold, color="C1", ls=":", lw=1,
+               label=f"every seed <= {seed_threshold:.2f}")
+    ax.axhline(1.0, color="0.4", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("")
+    ax.set_ylabel("reward / observation gradient\non encoder + RSSM at w_r = 1")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
     fig.tight_layout()
     return fig

@@ -180,8 +180,9 @@ def run_dirs(results: str | Path, study: str, done_only: bool = True) -> pd.Data
 
 
 SCALES = {
-    "smoke": "a smoke-scale run (tiny model, a few hundred env steps): it checks the pipeline "
-             "end to end and says nothing about the paper's claims",
+    "smoke": "a smoke-scale run (tiny model, a few dozen updates or a few hundred env "
+             "steps): it checks the pipeline end to end and says nothing about the paper's "
+             "claims",
     "quick": "the laptop-scale `quick` preset (small model, short runs): directions can show, "
              "magnitudes are not the paper's",
     "gpu": "the `gpu` preset (the small model on one GPU, many more updates than on a laptop): "
@@ -190,7 +191,36 @@ SCALES = {
 }
 
 
-def scale_note(index: dict, table: pd.DataFrame) -> str:
+def run_config(results: str | Path, run_id: str) -> dict:
+    """A run's config.json as a dict ({} where it is missing or unreadable)."""
+    try:
+        return json.loads((Path(results) / run_id / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def offline_setup(cfg: dict) -> str:
+    """What an offline run trained on, from its config: '600 updates (batch 8 x 50) on 32
+    training episodes of replay_like data (random 10%, ...), 8 held out'."""
+    from agents.data import describe_mix
+
+    o, r = cfg["offline"], cfg["replay"]
+    data = o.get("data", "expert")
+    what = (f"scripted-expert data (action noise {', '.join(f'{n}%' for n in o['noise_pct'])})"
+            if data == "expert" else f"{data} data ({describe_mix(tuple(o['mix']))})")
+    return (f"{o['updates']} updates (batch {r['batch_size']} x {r['seq_len']}) on "
+            f"{o['episodes'] - o['heldout']} training episodes of {what}, {o['heldout']} "
+            "held out")
+
+
+def offline_setups(results: str | Path, run_ids) -> list[str]:
+    """The distinct `offline_setup` descriptions of these runs' offline configs."""
+    configs = (run_config(results, r) for r in run_ids)
+    return sorted({offline_setup(c) for c in configs
+                   if c.get("train", {}).get("mode") == "offline"})
+
+
+def scale_note(index: dict, table: pd.DataFrame, results: str | Path | None = None) -> str:
     """Markdown: which preset produced these numbers and how many of the grid's runs
     (distinct runs of the configuration the table holds) finished, and how many unfinished
     ones the table shows, after a heading saying so where the runs are offline world-model
@@ -215,7 +245,9 @@ def scale_note(index: dict, table: pd.DataFrame) -> str:
     line += f". These numbers come from {scale}."
     if "offline" in modes:  # said first, as a heading: these are not RL runs
         which = "These runs are" if modes == {"offline"} else "Some of these runs are"
+        setups = offline_setups(results, loaded) if results else []
+        trained = "; ".join(setups) or "scripted-expert or replay-like data"
         line = (f"### Offline world-model diagnostics, not reinforcement learning\n\n{which} "
-                "world models trained on scripted-expert data and scored on held-out episodes; "
-                "the `paper` preset runs the RL loop the paper's claims are about.\n\n" + line)
+                f"world models trained for {trained}, scored on the held-out episodes; the "
+                "`paper` preset runs the RL loop the paper's claims are about.\n\n" + line)
     return line

@@ -113,3 +113,52 @@ def verdict(table: pd.DataFrame) -> str:
     return (f"No candidate meets the premise (mean r <= {PREMISE_RATIO:.2f} and every seed "
             f"<= {SEED_RATIO:.2f}); the closest with informative rewards is {what}. On it the "
             "observation term does not dominate as the paper's premise has it.")
+
+
+def premise_line(table: pd.DataFrame, label: str) -> tuple[str, bool | None]:
+    """(A sentence on the premise in these runs at `label`, whether it holds by the rule's
+    thresholds; None: no probe in them)."""
+    runs = ratios(table)
+    runs = runs[runs["label"] == label] if not runs.empty else runs
+    if runs.empty:
+        return f"These runs have no gradient probe at {label}.", None
+    n = runs["seed"].nunique()
+    holds = bool(runs["r"].mean() <= PREMISE_RATIO and runs["r"].max() <= SEED_RATIO)
+    seeds = ", ".join(f"{v:.2f}" for v in runs.sort_values("seed")["r"])
+    scale = ""
+    if {"loss_obs", "loss_rew"} <= set(runs):
+        scale = (f"; the raw losses average {runs['loss_obs'].mean():.3g} (observation) and "
+                 f"{runs['loss_rew'].mean():.3g} (reward)")
+    text = (f"At {label} the reward loss's gradient on the shared encoder and RSSM is "
+            f"{runs['r'].mean():.2f}x the observation loss's (mean over the probes of training "
+            f"and {n} seed{'s' if n != 1 else ''}"
+            f"{'' if n == 1 else ': ' + seeds}){scale}. By the premise rule (mean <= "
+            f"{PREMISE_RATIO:.2f}, every seed <= {SEED_RATIO:.2f}) the observation term "
+            f"{'dominates' if holds else 'does not dominate'} the representation here.")
+    return text, holds
+
+
+def meaning(holds: bool | None, reproduced: bool | None, opposite: bool, seeds: int,
+            better: str, base: str) -> str:
+    """What the measured premise and verdict mean for the paper's claim (one paragraph)."""
+    if holds is None:
+        return "Without a premise measurement these runs cannot say whether they test it."
+    if not holds:
+        return (f"The premise does not hold on this data, so these runs cannot test the "
+                f"mechanism the paper gives for Finding 1 either way, whatever {better} vs "
+                f"{base} shows.")
+    if seeds < 2:
+        return ("The premise holds, but with one seed there is no interval: the direction "
+                "below is a single measurement, not evidence for or against the claim.")
+    if reproduced:
+        what = ("raising w_r made rewards imagined over the behaviour horizon better, as the "
+                "mechanism the paper gives for Finding 1 predicts")
+    elif opposite:
+        what = ("raising w_r made rewards imagined over the behaviour horizon worse, against "
+                "the mechanism the paper gives for Finding 1")
+    else:
+        what = ("raising w_r left rewards imagined over the behaviour horizon unresolved (the "
+                "interval includes no effect)")
+    return (f"The premise holds on this data, and {what}. This is an offline check of that "
+            "mechanism in a small world model, not the paper's sample-efficiency claim, which "
+            "needs the online loop at `paper` scale.")

@@ -119,7 +119,7 @@ def probability_of_improvement(matrices: dict[str, np.ndarray], x: str, y: str,
     point, ci = _intervals(
         {"pair": pair}, lambda a, b: np.array([rm.probability_of_improvement(a, b)]), reps, seed)
     return {"estimate": float(point["pair"][0]), "lo": float(ci["pair"][0, 0]),
-            "hi": float(ci["pair"][1, 0])}
+            "hi": float(ci["pair"][1, 0]), "seeds": len(pair[0])}
 
 
 def difference(matrices: dict[str, np.ndarray], x: str, y: str, statistic: str = "IQM",
@@ -129,7 +129,7 @@ def difference(matrices: dict[str, np.ndarray], x: str, y: str, statistic: str =
     pair = paired(matrices, x, y)
     point, ci = _intervals({"pair": pair}, lambda a, b: np.array([f(a) - f(b)]), reps, seed)
     return {"estimate": float(point["pair"][0]), "lo": float(ci["pair"][0, 0]),
-            "hi": float(ci["pair"][1, 0])}
+            "hi": float(ci["pair"][1, 0]), "seeds": len(pair[0])}
 
 
 def performance_profiles(matrices: dict[str, np.ndarray], taus: np.ndarray,
@@ -214,13 +214,19 @@ def compare(per_run: pd.DataFrame, better: str, baseline: str, what: str,
                                "includes no effect)"), False
     sign = "" if higher_is_better else " (lower is better; difference = baseline - other)"
     ties = len(means) - wins - losses
+    spread = (f"{interval(diff['lo'], diff['hi'], runs)}" if runs >= 2
+              else "(1 seed per task: no interval)")
     text = (f"{better} beat {baseline} on {wins} of {len(means)} task(s) ({losses} lost, "
             f"{ties} tied) in {what}{sign}; IQM difference {_num(diff['estimate'])} "
-            f"[{_num(diff['lo'])}, {_num(diff['hi'])}] "
-            f"(95% CI, {runs} seed(s) per task): {verdict}.")
+            f"{spread}: {verdict}.")
     return {"reproduced": reproduced, "wins": wins, "losses": losses, "tasks": len(means),
             "runs": runs,
             **{f"diff_{k}": v for k, v in diff.items()}, "text": text}
+
+
+def interval(lo: float, hi: float, seeds: int) -> str:
+    """'[lo, hi] (95% CI, n seeds per task)': every interval says how many seeds it rests on."""
+    return f"[{_num(lo)}, {_num(hi)}] (95% CI, {seeds} seed{'s' if seeds != 1 else ''} per task)"
 
 
 def _num(x: float) -> str:

@@ -19,10 +19,11 @@ OFFLINE_SCORES = {"reward_rmse_horizon": "held-out reward RMSE over the imaginat
                   "reward_rmse_open_loop": "held-out open-loop reward RMSE"}
 BASELINE = "reward_rmse_baseline"  # a constant predictor: the training data's mean reward
 OFFLINE_NOTE = (
-    "These are **offline world models** (`train.mode=offline`): each was trained on the same "
-    "scripted-expert dataset and scored on held-out episodes by its {label} (lower is "
-    "better) against world-model updates, beside a constant predictor that always says the "
-    "training data's mean reward (skill = 1 - RMSE / RMSE of that constant; > 0 beats it). "
+    "These are **offline world models** (`train.mode=offline`): each was trained on one "
+    "fixed dataset (the heading above says which) and scored on held-out episodes by its "
+    "{label} (lower is better) against world-model updates, beside a constant predictor "
+    "that always says the training data's mean reward (skill = 1 - RMSE / RMSE of that "
+    "constant; > 0 beats it). "
     "That is the world-model mechanism behind the finding, not the finding itself: sample "
     "efficiency needs the online RL loop (`paper` preset, a cluster job).")
 
@@ -122,12 +123,13 @@ class Summary:
                 f"the same frames): " + "; ".join(parts) + ".")
 
     def improvement(self, x: str, y: str) -> dict | None:
-        """P(x better than y) on final scores, oriented by this score; None without both."""
+        """P(x better than y) on final scores, oriented by this score, with the seeds it rests
+        on (`seeds`); None without both methods or with fewer than 2 paired seeds."""
         sign = 1 if self.higher_is_better else -1
         pair = stats.score_matrices(self.final.assign(value=sign * self.final["value"]),
                                     methods=[x, y])
-        if len(pair) < 2:
-            return None
+        if len(pair) < 2 or len(stats.paired(pair, x, y)[0]) < 2:
+            return None  # one seed: a probability of 0 or 1 with a zero-width "interval"
         return stats.probability_of_improvement(pair, x, y, reps=self.reps)
 
     def runs(self) -> pd.DataFrame:
@@ -214,7 +216,7 @@ def reward_error_verdict(table: pd.DataFrame, better: str, base: str,
         if out["runs"] < 2:
             key, text = "changed, one seed so no CI,", text + ")"
         else:
-            text += f" [{out['diff_lo']:+.3g}, {out['diff_hi']:+.3g}])"
+            text += f" {stats.interval(out['diff_lo'], out['diff_hi'], out['runs'])})"
             key = ("lowered" if out["diff_lo"] > 0 else "raised" if out["diff_hi"] < 0
                    else "left unresolved")
         parts[key].append(text)
@@ -223,4 +225,4 @@ def reward_error_verdict(table: pd.DataFrame, better: str, base: str,
         return ""
     return (f"Going from {base} to {better} {'; '.join(said)} (final held-out values, mean "
             "over seeds; difference = error under " + base + " - error under " + better +
-            ", 95% CI).")
+            ").")

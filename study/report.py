@@ -52,11 +52,14 @@ def out_problem(out: Path) -> str | None:
     return None
 
 
-def to_html(notebook: Path) -> Path:
+def to_html(notebook: Path, title: str | None = None) -> Path:
+    """The executed notebook as HTML, titled `title` (else the notebook's name)."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+    body, _ = HTMLExporter().from_notebook_node(
+        nbformat.read(notebook, as_version=4),
+        resources={"metadata": {"name": title or notebook.stem}})
     html = notebook.with_suffix(".html")
     html.write_text(body)
     return html
@@ -73,8 +76,12 @@ def report(study: str, results: Path, out: Path, reps: int = 2000,
         str(NOTEBOOKS / f"{study}.ipynb"), str(executed), kernel_name="python3",
         parameters={"results": str(results.resolve()), "study": study,
                     "out_dir": str(out.resolve()), "reps": reps},
-        cwd=str(NOTEBOOKS.parent), progress_bar=progress)
-    return [executed, to_html(executed), *sorted((out / "figures").glob("*.*"))]
+        cwd=str(NOTEBOOKS.parent), progress_bar=progress,
+        # The kernel's start-up warning about TCP without encryption (a local kernel on
+        # loopback) is noise on the user's terminal; its errors still show.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    title = f"HarmonyDream study {study}: {STUDIES[study].description.split(':')[0]}"
+    return [executed, to_html(executed, title), *sorted((out / "figures").glob("*.*"))]
 
 
 def pm_errors() -> type[Exception]:

@@ -67,9 +67,10 @@ def mode_line(study: str, preset: str, runs) -> str | None:
     if not offline:
         return None
     which = "all runs are" if offline == len(runs) else f"{offline} of {len(runs)} runs are"
+    kinds = sorted({run.config.offline.data for run in runs if run.config.train.mode == "offline"})
     return (f"{study} at {preset}: {which} offline world-model diagnostics (world models "
-            "trained on scripted-expert data, scored on held-out episodes), not reinforcement "
-            "learning; the paper preset runs the RL loop")
+            f"trained on {' and '.join(kinds)} data, scored on held-out episodes), not "
+            "reinforcement learning; the paper preset runs the RL loop")
 
 
 # SLURM options a profile may set: the lowest value of the integer ones (None: a string).

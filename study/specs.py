@@ -44,7 +44,7 @@ def fixed(w_r: float) -> Weighting:
 # Below the paper preset every study runs the offline world-model diagnostics
 # (agents/run/offline.py): the online RL loop runs ~6 env steps/s on a 2-core CPU, so the 100K+
 # steps a Meta-world success curve needs are a cluster job. Offline, every weighting and seed
-# trains a world model on one scripted-expert dataset per task and is scored on held-out
+# trains a world model on one dataset per task and is scored on held-out
 # episodes: the world-model mechanism behind each finding, measurable in minutes.
 # quick: 40 episodes per task (noise 0 / 0.5 / 1.0), 8 held out, 600 fp32 updates at batch
 # 8 x 50, evaluated every 200 (docs/results.md has the calibrations). fp32, not bf16 autocast:
@@ -184,7 +184,7 @@ STUDIES = {s.name: s for s in [
           overrides=OFFLINE, preset_tasks=OFFLINE_TASK),
     Study("finding2", "Finding 2: w_r = 1 vs 100 world models for the state probe and the "
           "reward-prediction filmstrip. At paper scale these are finding1's agents; at smoke "
-          "and quick scale, offline world models trained on the same scripted-expert data",
+          "and quick scale, offline world models trained on the same dataset",
           ("metaworld/lever-pull",), (fixed(1), fixed(100)), overrides=OFFLINE),
     Study("finding3", "Finding 3: reward-only and observation-only world models vs Dreamer "
           "and HarmonyDream", ANALYSIS_TASKS,

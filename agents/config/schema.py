@@ -169,7 +169,7 @@ class LogConfig:
 @dataclass
 class TrainConfig:
     seed: int = 0
-    mode: str = "online"  # online: the RL loop; offline: world-model diagnostics on expert data
+    mode: str = "online"  # online: the RL loop; offline: world-model diagnostics on a fixed dataset
     steps: int = 256_000  # env steps (frames, i.e. counting action repeat)
     prefill: int = 5_000
     pretrain: int = 100  # updates right after prefill

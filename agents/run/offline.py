@@ -1,6 +1,7 @@
-"""Offline world-model diagnostics: train one world model on scripted-expert data, evaluate
-it on held-out episodes. No RL loop, so a loss weighting's effect on the world model shows in
-minutes. Selected with `train.mode=offline`; `agents.train` dispatches here.
+"""Offline world-model diagnostics: train one world model on a fixed dataset (scripted-expert
+or replay-like episodes, agents/data/mixes.py), evaluate it on held-out episodes. No RL loop,
+so a loss weighting's effect on the world model shows in minutes. Selected with
+`train.mode=offline`; `agents.train` dispatches here.
 
 Rows in metrics.jsonl use `step` = world-model updates. `train` rows: the raw losses, weights
 and s_i (as online). `eval` rows, on the held-out episodes (see `heldout_metrics`): the reward
