@@ -93,7 +93,7 @@ def expand(study: str, preset: str = "quick", seeds: int | None = None,
     n_seeds = seeds or spec.seeds.get(preset, 3)
     runs = []
     for task in tasks or spec.tasks_for(preset):
-        for label, name, params in spec.weightings:
+        for label, name, params in spec.weightings_for(preset):
             for seed in range(n_seeds):
                 sets = [*base, f"weighting.name={name}", f"train.seed={seed}",
                         *(f"{k}={v}" if "." in k else f"weighting.{k}={v}"

@@ -25,7 +25,8 @@ def test_finding1_grid():
     assert {r.config.train.mode for r in runs} == {"online"}
     assert len({r.id for r in runs}) == len(runs)
     quick = expand("finding1", "quick")  # offline diagnostics on Lever Pull, 3 seeds
-    assert len(quick) == 4 * 3
+    assert len(quick) == 2 * 3 and sorted({r.config.weighting.w_r for r in quick}) == [1, 100]
+    assert len(expand("finding1", "smoke")) == 4  # the whole sweep, a pipeline check
     assert {(r.task, r.config.train.mode) for r in quick} == {("metaworld/lever-pull", "offline")}
 
 
