@@ -91,9 +91,9 @@ def describe_progress(run: Run, status: dict | None) -> str:
         return f"{head}: finishing"
     if not status or status.get("state") != "running":
         return f"{head}: starting"
-    if status.get("phase") == "expert data":
+    if status.get("phase") in ("data", "expert data"):  # the second: runs of older code
         got, total = status.get("collected"), status.get("episodes")
-        return f"{head}: expert data {got}/{total}" if got else f"{head}: expert data (waiting)"
+        return f"{head}: collecting data {got}/{total}" if got else f"{head}: data (waiting)"
     line = f"{head}: step {status.get('step', 0)}"
     if status.get("total"):
         line += f"/{status['total']}"

@@ -123,11 +123,11 @@ class OfflineTrainer:
         if self.p.done:
             return  # run() writes "done" back if status.json lost it; nothing is loaded
         write_status(self.out, "running", step=self.p.updates,
-                     phase="expert data")  # or waiting for it
+                     phase="data")  # collecting the dataset, or waiting for it
         episodes = experts.load_or_collect(
             cfg, datasets_root(self.out), progress_bar,
             on_episode=lambda i, n: write_status(self.out, "running", step=self.p.updates,
-                                                 phase="expert data", collected=i, episodes=n))
+                                                 phase="data", collected=i, episodes=n))
         self.train_eps, self.heldout = experts.split(cfg, episodes)
         # Written before training, so a checkpoint always has it beside it.
         first = len(self.train_eps)
