@@ -24,10 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analyses.gradients import per_run
+from analyses.gradients import PREMISE_RATIO, SEED_RATIO, per_run
 
-PREMISE_RATIO = 1 / 3  # the observation gradient at least 3x the reward gradient, on average
-SEED_RATIO = 1 / 2  # and at least 2x in every seed
 MIN_REWARD_STD = 0.2  # below it the reward metrics have almost nothing to predict
 SINGLE_BEHAVIOUR = ("expert", "random")  # not shaped like a replay: chosen only after mixes
 
