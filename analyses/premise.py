@@ -30,6 +30,11 @@ MIN_REWARD_STD = 0.2  # below it the reward metrics have almost nothing to predi
 SINGLE_BEHAVIOUR = ("expert", "random")  # not shaped like a replay: chosen only after mixes
 
 
+def holds(r: pd.Series) -> bool:
+    """Rule 1 on the runs' ratios r: mean <= PREMISE_RATIO and every run <= SEED_RATIO."""
+    return bool(r.mean() <= PREMISE_RATIO and r.max() <= SEED_RATIO)
+
+
 def ratios(table: pd.DataFrame) -> pd.DataFrame:
     """One row per run: label, seed, gradnorm_obs/rew/dyn means, r = rew / obs, and the mean
     raw observation and reward losses (their scales)."""
@@ -73,7 +78,7 @@ def summary(runs: pd.DataFrame, stats: dict[str, dict[str, float]]) -> pd.DataFr
                "loss_obs": g.get("loss_obs", pd.Series(dtype=float)).mean(),
                "loss_rew": g.get("loss_rew", pd.Series(dtype=float)).mean(),
                **stats.get(label, {})}
-        row["premise"] = row["r_mean"] <= PREMISE_RATIO and row["r_max"] <= SEED_RATIO
+        row["premise"] = holds(g["r"])
         row["informative"] = row.get("reward_std", 0.0) >= MIN_REWARD_STD
         rows.append(row)
     return pd.DataFrame(rows)
@@ -95,7 +100,7 @@ def choose(table: pd.DataFrame) -> tuple[str | None, bool]:
 
 def verdict(table: pd.DataFrame) -> str:
     """One paragraph: the rule's choice and why, from the table's numbers."""
-    name, holds = choose(table)
+    name, met = choose(table)
     if name is None:
         return (f"No candidate has informative rewards (training reward std >= "
                 f"{MIN_REWARD_STD}); none is chosen.")
@@ -105,7 +110,7 @@ def verdict(table: pd.DataFrame) -> str:
             f"{row['r_mean']:.2f}x the observation loss's (mean of {seeds} seed"
             f"{'s' if seeds > 1 else ''}; seeds {row['r_seeds']}), reward std "
             f"{row.get('reward_std', float('nan')):.2f}")
-    if holds:
+    if met:
         return (f"Chosen by the premise: {what}, within the criterion (mean <= "
                 f"{PREMISE_RATIO:.2f}, every seed <= {SEED_RATIO:.2f}).")
     return (f"No candidate meets the premise (mean r <= {PREMISE_RATIO:.2f} and every seed "
@@ -121,7 +126,7 @@ def premise_line(table: pd.DataFrame, label: str) -> tuple[str, bool | None]:
     if runs.empty:
         return f"These runs have no gradient probe at {label}.", None
     n = runs["seed"].nunique()
-    holds = bool(runs["r"].mean() <= PREMISE_RATIO and runs["r"].max() <= SEED_RATIO)
+    ok = holds(runs["r"])
     seeds = ", ".join(f"{v:.2f}" for v in runs.sort_values("seed")["r"])
     scale = ""
     if {"loss_obs", "loss_rew"} <= set(runs):
@@ -132,16 +137,16 @@ def premise_line(table: pd.DataFrame, label: str) -> tuple[str, bool | None]:
             f"and {n} seed{'s' if n != 1 else ''}"
             f"{'' if n == 1 else ': ' + seeds}){scale}. By the premise rule (mean <= "
             f"{PREMISE_RATIO:.2f}, every seed <= {SEED_RATIO:.2f}) the observation term "
-            f"{'dominates' if holds else 'does not dominate'} the representation here.")
-    return text, holds
+            f"{'dominates' if ok else 'does not dominate'} the representation here.")
+    return text, ok
 
 
-def meaning(holds: bool | None, reproduced: bool | None, opposite: bool, seeds: int,
+def meaning(premise_holds: bool | None, reproduced: bool | None, opposite: bool, seeds: int,
             better: str, base: str) -> str:
     """What the measured premise and verdict mean for the paper's claim (one paragraph)."""
-    if holds is None:
+    if premise_holds is None:
         return "Without a premise measurement these runs cannot say whether they test it."
-    if not holds:
+    if not premise_holds:
         return (f"The premise does not hold on this data, so these runs cannot test the "
                 f"mechanism the paper gives for Finding 1 either way, whatever {better} vs "
                 f"{base} shows.")

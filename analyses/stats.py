@@ -129,7 +129,7 @@ def difference(matrices: dict[str, np.ndarray], x: str, y: str, statistic: str =
     pair = paired(matrices, x, y)
     point, ci = _intervals({"pair": pair}, lambda a, b: np.array([f(a) - f(b)]), reps, seed)
     return {"estimate": float(point["pair"][0]), "lo": float(ci["pair"][0, 0]),
-            "hi": float(ci["pair"][1, 0]), "seeds": len(pair[0])}
+            "hi": float(ci["pair"][1, 0])}
 
 
 def performance_profiles(matrices: dict[str, np.ndarray], taus: np.ndarray,

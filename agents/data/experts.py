@@ -79,10 +79,8 @@ def behaviours(cfg: Config) -> list[str]:
     return mixes.assign(o.mix, o.episodes)
 
 
-def collect_episode(env, policy, behaviour: str | float, seed: int) -> Episode:
-    """One episode of `behaviour` (a mixes name, or the expert's noise std as a number)."""
-    if not isinstance(behaviour, str):
-        behaviour = f"noise{round(behaviour * 100)}"
+def collect_episode(env, policy, behaviour: str, seed: int) -> Episode:
+    """One episode of `behaviour` (a mixes name: random, expert, noise<P>)."""
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed)
     episode = EpisodeBuilder(obs, env.action_dim)

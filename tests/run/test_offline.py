@@ -22,7 +22,8 @@ def test_expert_solves_lever_pull_through_our_env():
     # The expert reads our env's state vector: a noiseless episode must succeed.
     env = make_env("metaworld/lever-pull", 64, 500, 1)
     try:
-        ep = experts.collect_episode(env, experts.expert_policy("metaworld/lever-pull"), 0.0, 1)
+        policy = experts.expert_policy("metaworld/lever-pull")
+        ep = experts.collect_episode(env, policy, "expert", 1)
     finally:
         env.close()
     assert ep["success"].max() == 1.0
