@@ -64,7 +64,7 @@ PAPER_V3 = {
     "model.eps": 1e-8,
     "model.clip": 1000.0,
     "model.weight_decay": 0.0,
-    "model.init": "trunc_normal",
+    "model.init": "dreamerv3",
     "behaviour.discount": 1 - 1 / 333,
     "behaviour.actor_lr": 3e-5,
     "behaviour.critic_lr": 3e-5,

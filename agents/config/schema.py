@@ -57,8 +57,10 @@ class ModelConfig:
     kl_balance: float = 0.8
     free_nats: float = 0.0
     # Weight initialisation (agents/nets/init.py): "glorot" (the official DreamerV2's: TF's
-    # defaults), "trunc_normal" (the official DreamerV3's fan-avg truncated normal; the
-    # dreamerv3 family's default) or "torch" (PyTorch's defaults, this project's until
+    # defaults), "dreamerv3" (the official DreamerV3's: a fan-avg truncated normal, uniform of
+    # the same std on the six layers its config's winit never reaches; the dreamerv3 family's
+    # default), "trunc_normal" (that normal on every layer: this project's DreamerV3 runs
+    # until 2026-12-07) or "torch" (PyTorch's defaults, this project's until
     # 2026-11-24; they made DreamerV2's actor gradients ~500x smaller at the paper shapes than
     # the official code's).
     init: str = "glorot"
@@ -226,5 +228,5 @@ class Config:
 
 SUITES = ("metaworld", "dmc", "dmc_distracted", "dmc_remastered", "atari", "crafter")
 DISCRETE_SUITES = ("atari", "crafter")  # one-hot actions: the dreamerv3 agent
-INIT_SCHEMES = ("glorot", "trunc_normal", "torch")  # agents/nets/init.py applies them
+INIT_SCHEMES = ("glorot", "dreamerv3", "trunc_normal", "torch")  # agents/nets/init.py applies them
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them

@@ -10,7 +10,7 @@ from torch import nn
 
 from agents.dreamerv3.distributions import unimix_logits
 from agents.nets.categorical import OneHot, kl
-from agents.nets.init import ZeroLinear
+from agents.nets.init import ZeroLinear, uniform
 from agents.nets.rssm import NormGRU, RecurrentCore
 
 
@@ -21,12 +21,13 @@ def dense(inp: int, out: int) -> list[nn.Module]:
 
 def mlp(inp: int, out: int, layers: int, units: int, zero_out: bool = False) -> nn.Sequential:
     """`layers` normed SiLU layers and a linear output; `zero_out` starts the output at 0
-    (V3's reward head and critic: predictions start at zero instead of at random)."""
+    (V3's reward head and critic: predictions start at zero instead of at random), else it
+    starts uniform (the official `Dist` output layers)."""
     mods: list[nn.Module] = []
     for _ in range(layers):
         mods += dense(inp, units)
         inp = units
-    head = (ZeroLinear if zero_out else nn.Linear)(inp, out)
+    head = ZeroLinear(inp, out) if zero_out else uniform(nn.Linear(inp, out))
     return nn.Sequential(*mods, head)
 
 
@@ -71,13 +72,14 @@ class Decoder(nn.Module):
         super().__init__()
         n = conv_stages(image_size)
         self.channels = depth * 2 ** (n - 1)
-        self.linear = nn.Linear(feat_dim, self.channels * 16)
+        self.linear = uniform(nn.Linear(feat_dim, self.channels * 16))  # officially uniform
         mods: list[nn.Module] = []
         channels = self.channels
         for i in range(n):
             last = i == n - 1
             out = 3 if last else depth * 2 ** (n - 2 - i)
-            mods.append(nn.ConvTranspose2d(channels, out, 4, 2, 1, bias=last))
+            layer = nn.ConvTranspose2d(channels, out, 4, 2, 1, bias=last)
+            mods.append(uniform(layer) if last else layer)  # the official last one: uniform
             if not last:
                 mods += [ChannelNorm(out, eps=1e-3), nn.SiLU()]
             channels = out
@@ -97,9 +99,11 @@ class RSSM(RecurrentCore):
         self.deter, self.stoch, self.classes, self.unimix = deter, stoch, classes, unimix
         self.img_in = nn.Sequential(*dense(stoch * classes + action_dim, hidden))
         self.gru = NormGRU(hidden, deter)
-        self.img_out = nn.Sequential(*dense(deter, hidden), nn.Linear(hidden, stoch * classes))
+        # The stats layers (official `img_stats`, `obs_stats`) start uniform.
+        self.img_out = nn.Sequential(*dense(deter, hidden),
+                                     uniform(nn.Linear(hidden, stoch * classes)))
         self.obs_out = nn.Sequential(*dense(deter + embed_dim, hidden),
-                                     nn.Linear(hidden, stoch * classes))
+                                     uniform(nn.Linear(hidden, stoch * classes)))
         self.initial_deter = nn.Parameter(torch.zeros(deter))  # learned initial state
 
     @property

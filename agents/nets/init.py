@@ -5,6 +5,11 @@
 - trunc_normal: a normal truncated at 2 std with std sqrt(1 / fan_avg) / 0.8796 (the factor
   makes the truncated draw's std sqrt(1 / fan_avg)), zero biases: the official DreamerV3
   code's `winit: normal, fan: avg` (HarmonyDream's dreamerv3-jax).
+- dreamerv3: trunc_normal, except that layers marked with `uniform` start from a uniform draw
+  of the same std (Glorot-uniform): the official DreamerV3 layers that its config's
+  `winit: normal` never reaches keep their class default `winit='uniform'` (the decoder's
+  input layer and last transposed convolution, the RSSM's stats layers, and the non-zero
+  output layers of the heads: continuation and actor). The dreamerv3 family's default.
 - torch: PyTorch's per-layer defaults (kept to reproduce results measured with them).
 
 `ZeroLinear` layers (DreamerV3's `outscale: 0` heads) start at zero under every scheme, and
@@ -15,6 +20,7 @@ defaults.
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 from torch import nn
 
@@ -37,6 +43,15 @@ class DefaultInitLinear(nn.Linear):
     """A linear layer that keeps PyTorch's own initialisation under every scheme."""
 
 
+Layer = TypeVar("Layer", bound=nn.Module)
+
+
+def uniform(layer: Layer) -> Layer:
+    """Mark `layer` to start uniform under the dreamerv3 scheme (see the module's docstring)."""
+    layer.winit = "uniform"
+    return layer
+
+
 def initialise(module: nn.Module, scheme: str) -> None:
     """Re-initialise every linear and convolution layer of `module` with `scheme`."""
     if scheme not in INIT_SCHEMES:
@@ -47,8 +62,8 @@ def initialise(module: nn.Module, scheme: str) -> None:
         if isinstance(m, (ZeroLinear, DefaultInitLinear)) or not isinstance(
                 m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             continue
-        if scheme == "glorot":
-            nn.init.xavier_uniform_(m.weight)
+        if scheme == "glorot" or (scheme == "dreamerv3" and getattr(m, "winit", "") == "uniform"):
+            nn.init.xavier_uniform_(m.weight)  # limit sqrt(3 / fan_avg): std sqrt(1 / fan_avg)
         else:
             # Fans as torch counts them (a transposed conv's are swapped, but their mean is not).
             fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(m.weight)

@@ -426,6 +426,42 @@ def test_every_variable_has_a_counterpart_of_the_same_shape(off, theirs):
         assert dict(theirs.agent.config) == dict(off_cfg)
 
 
+def family(w: np.ndarray) -> str:
+    """What an initial tensor was drawn from: "constant" (zeros, ones), "uniform" (max |w| at
+    most sqrt(3) std) or "truncated normal" (a normal cut at 2 sigma reaches 2 / 0.8796 = 2.27
+    std; at >= 512 draws, P(max below 2 std) < 1e-7)."""
+    if w.min() == w.max():
+        return "constant"
+    return "uniform" if np.abs(w).max() / w.std() < 2.0 else "truncated normal"
+
+
+def test_initial_weights_have_the_official_distributions(off, theirs):
+    """Every variable's initial distribution, per tensor, against the official agent's own
+    initial values (before `perturbed`): constants equal; otherwise the same family, and std
+    and max |w| within 10% (the smallest random tensor has 512 draws: its std is known to ~3%)."""
+    ours = Agent(make_config("paper", TASK, ["model.agent=dreamerv3", "train.probe_every=0",
+                                             "weighting.name=harmony"]), A, torch.device("cpu"))
+    names = matched(theirs.varibs, ours)
+    mine = dict(ours.named_parameters()) | dict(ours.named_buffers())
+    wrong = []
+    for k, (name, to_ours) in sorted(names.items()):
+        if k.startswith("agent/task_behavior/critic/slow") or "retnorm" in k:
+            continue  # the slow critic starts as the critic; retnorm's low / high are state
+        theirs_w = np.asarray(to_ours(np.asarray(theirs.varibs[k], np.float32)), np.float64)
+        ours_w = mine[name].detach().double().numpy()
+        fam = family(theirs_w), family(ours_w)
+        if fam[0] != fam[1]:
+            wrong.append(f"{name} ({k}): {fam[1]}, officially {fam[0]}")
+        elif fam[0] == "constant":
+            if not np.array_equal(ours_w, theirs_w):
+                wrong.append(f"{name}: {ours_w.flat[0]}, officially {theirs_w.flat[0]}")
+        else:
+            for what, f in (("std", np.std), ("max |w|", lambda w: np.abs(w).max())):
+                if abs(f(ours_w) / f(theirs_w) - 1) > 0.1:
+                    wrong.append(f"{name}: {what} {f(ours_w):.4g}, officially {f(theirs_w):.4g}")
+    assert not wrong, "initial weights differ:\n" + "\n".join(wrong)
+
+
 def run_official(off, theirs, fn, varibs, *args, seed=0):
     return ov3._run(off, theirs, varibs, seed, fn, *args)[0]
 
@@ -749,7 +785,7 @@ def test_schedule_and_settings_are_the_official_config(off):
     assert (c.critic.dist, c.critic.outscale, c.critic.bins) == ("symlog_disc", 0.0, m.bins)
     assert (c.cont_head.dist, c.actor_dist_disc, c.actor.unimix) == ("binary", "onehot",
                                                                      m.unimix)
-    assert m.init == "trunc_normal" and all(
+    assert m.init == "dreamerv3" and all(
         (net.winit, net.fan) == ("normal", "avg") for net in (
             c.rssm, c.encoder, c.decoder, c.reward_head, c.cont_head, c.actor, c.critic))
     # losses

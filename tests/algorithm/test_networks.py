@@ -227,20 +227,25 @@ def test_dreamerv2_starts_from_the_official_initialisation():
 
 def test_dreamerv3_starts_from_the_official_initialisation():
     """The official DreamerV3's `winit: normal, fan: avg`: a normal truncated at 2 std whose
-    std after truncation is sqrt(2 / (fan_in + fan_out)), zero biases; the reward head's and
-    critic's output layers start at zero (outscale 0); the slow critic equals the critic."""
+    std after truncation is sqrt(2 / (fan_in + fan_out)), zero biases; the six layers its
+    config's winit never reaches start uniform with that std (Glorot-uniform); the reward
+    head's and critic's output layers start at zero (outscale 0); the slow critic equals the
+    critic. `model.init=trunc_normal` keeps the normal on every layer."""
     import math
 
     from agents.config import make_config
     from agents.dreamerv3.agent import Agent
 
     cfg = make_config("smoke", "atari/pong", ["model.agent=dreamerv3"])
-    assert cfg.model.init == "trunc_normal"
+    assert cfg.model.init == "dreamerv3"
     torch.manual_seed(0)
     agent = Agent(cfg, 6, torch.device("cpu"))
     kinds = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
     heads = [agent.wm.reward[-1], agent.behaviour.critic[-1], agent.behaviour.target[-1]]
-    checked = 0
+    wm = agent.wm
+    uniform = [wm.decoder.linear, wm.decoder.net[-1], wm.rssm.img_out[-1], wm.rssm.obs_out[-1],
+               wm.cont[-1], agent.behaviour.actor[-1]]
+    checked = {"uniform": 0, "normal": 0}
     for m in agent.modules():
         if not isinstance(m, kinds):
             continue
@@ -250,12 +255,20 @@ def test_dreamerv3_starts_from_the_official_initialisation():
             continue
         fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(m.weight)
         std = math.sqrt(2 / (fan_in + fan_out))
-        assert m.weight.abs().max() <= 2 * std / 0.8796 + 1e-6
-        if m.weight.numel() > 4_000:  # enough draws to pin the std down to a few percent
+        is_uniform = any(m is u for u in uniform)
+        assert m.weight.abs().max() <= (math.sqrt(3) if is_uniform else 2 / 0.8796) * std + 1e-6
+        if m.weight.numel() > 1_500:  # enough draws to pin the std down to a few percent
             assert abs(m.weight.std().item() / std - 1) < 0.05
-            assert m.weight.abs().max() > 2 * std  # a normal's tail, not Glorot's uniform
-            checked += 1
-    assert checked >= 5
+            if not is_uniform:
+                assert m.weight.abs().max() > 2 * std  # a normal's tail, not a uniform
+            checked["uniform" if is_uniform else "normal"] += 1
+    # (test_equivalence_v3 compares all six at the paper sizes, where each is large)
+    assert checked["normal"] >= 5 and checked["uniform"] >= 1, checked
+    old = Agent(make_config("smoke", "atari/pong", ["model.agent=dreamerv3",
+                                                    "model.init=trunc_normal"]),
+                6, torch.device("cpu"))
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(old.wm.decoder.linear.weight)
+    assert old.wm.decoder.linear.weight.abs().max() > 2 * math.sqrt(2 / (fan_in + fan_out))
     for a, b in zip(agent.behaviour.critic.parameters(), agent.behaviour.target.parameters(),
                     strict=True):
         assert torch.equal(a, b)

@@ -100,7 +100,7 @@ def test_overrides_are_typed():
     (["train.precision=fp16", "train.device=cpu"], "needs CUDA"),
     (["train.precision=fp16", "train.device=cuda", "train.cuda_graphs=true"], "fp32 or bf16"),
     (["train.cuda_graphs=maybe"], "bad value"),
-    (["model.init=orthogonal"], "model.init must be one of glorot, trunc_normal, torch"),
+    (["model.init=orthogonal"], "model.init must be one of glorot, dreamerv3, trunc_normal, torch"),
     (["env.image_size=32"], "dec_kernels"),
     (["model.deter"], "key=value"),
 ])
