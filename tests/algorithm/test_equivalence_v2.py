@@ -10,6 +10,9 @@ judged relative to the official values' scale: max |ours - official| <= 1e-5 max
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +25,13 @@ from tests.algorithm.official import (
     matched_parameters,
     official_agent,
     official_config,
+)
+from tests.algorithm.steps import (
+    PERTURBATIONS,
+    check_steps,
+    gradients_before_clipping,
+    perturbed_optimisers,
+    weights,
 )
 
 RTOL = 1e-5
@@ -114,6 +124,18 @@ def close_steps(pairs, before, grads_before, cfg, what: str) -> None:
             f"slack from the gradients {slack:.3g}")
 
 
+def official_steps(off, opt_config, before: dict[str, torch.Tensor], grads: dict) -> dict:
+    """The step the official wmlib Optimizer (Adam, L2 decay, global-norm clip) makes from our
+    weights on our gradients (before clipping), run on copies of them."""
+    copies = {k: before[k].clone().requires_grad_(True) for k in grads}
+    for k, p in copies.items():
+        p.grad = grads[k].clone()
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Init optimizer"
+        opt = off.wmlib.core.Optimizer("step", [list(copies.values())], **opt_config)
+    opt.step(torch.zeros(()))
+    return {k: (p.detach() - before[k]).numpy() for k, p in copies.items()}
+
+
 def grads(pairs, what: str) -> None:
     for name, (a, b) in pairs.items():
         if a.grad is None and b.grad is None:
@@ -197,14 +219,31 @@ def test_world_model_losses_gradients_and_one_step(off, pair, weighting, monkeyp
     oloss.backward()
     loss.backward()
     grads(pairs, "world-model")
-    # One optimiser step (Adam with the official weight decay and clipping).
-    official_grads = {k: a.grad.clone() for k, (a, _) in pairs.items() if a.grad is not None}
-    before = {k: (a.detach().clone(), b.detach().clone()) for k, (a, b) in pairs.items()}
+    # One optimiser step (Adam with the official weight decay and clipping): the official
+    # wmlib Optimizer on our own gradients, element by element (tests/algorithm/steps.py).
+    before = weights(ours.wm)
     noise.reset()
-    theirs.wm.train_iter(odata)
-    noise.reset()
-    ours.update_world_model(data)
-    close_steps(pairs, before, official_grads, ours.cfg, "step")
+    with gradients_before_clipping(ours.wm) as ours_grads:
+        ours.update_world_model(data)
+    check_steps(ours.wm, before, official_steps(off, theirs.config.model_opt, before,
+                                                ours_grads), "world-model step")
+
+
+@pytest.mark.parametrize("perturbation", PERTURBATIONS)
+def test_the_step_check_catches_a_wrong_optimiser(off, perturbation, monkeypatch):
+    """Negative controls: each change of our optimiser, made in memory, fails the check."""
+    theirs, ours, _, noise, data, _ = prepared(off, "metaworld", monkeypatch)
+    with gradients_before_clipping(ours.wm) as grads:
+        ours.update_world_model(data)
+    norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads.values()])).item()
+    theirs, ours, _, noise, data, _ = prepared(off, "metaworld", monkeypatch)
+    before = weights(ours.wm)
+    with perturbed_optimisers(ours, perturbation, norm), \
+            gradients_before_clipping(ours.wm) as grads:
+        ours.update_world_model(data)
+    expected = official_steps(off, theirs.config.model_opt, before, grads)
+    with pytest.raises(AssertionError, match="world-model step"):
+        check_steps(ours.wm, before, expected, "world-model step")
 
 
 @pytest.mark.parametrize("pair", PAIRS)
@@ -256,12 +295,25 @@ def test_one_whole_update(off, pair, monkeypatch):
     ours.update_tensors(data)
     official_grads.update({k: a.grad.clone() for k, (a, _) in pairs.items()
                            if "_task_behavior" in k and a.grad is not None})
-    close_steps(pairs, before, official_grads, ours.cfg, "update")
+    close_steps(pairs, before, official_grads, ours.cfg, "update")  # the order of the steps
     # Both slow critics are copies of their critics after the first update.
     for slow, critic in ((theirs._task_behavior._target_critic, theirs._task_behavior.critic),
                          (ours.behaviour.target, ours.behaviour.critic)):
         for a, b in zip(slow.parameters(), critic.parameters(), strict=True):
             assert torch.equal(a, b)
+    # Each step, tightly: the official optimisers on our own gradients.
+    theirs, ours, pairs, noise, data, odata = prepared(off, pair, monkeypatch, "harmony")
+    before = weights(ours)
+    noise.reset()
+    with gradients_before_clipping(ours) as grads:
+        ours.update_tensors(data)
+    expected = {}
+    for part, opt_config in (("wm.", theirs.config.model_opt),
+                             ("behaviour.actor.", theirs.config.actor_opt),
+                             ("behaviour.critic.", theirs.config.critic_opt)):
+        expected |= official_steps(off, opt_config, before, {k: g for k, g in grads.items()
+                                                             if k.startswith(part)})
+    check_steps(ours, before, expected, "update")
 
 
 @pytest.mark.parametrize("pair", PAIRS)

@@ -25,9 +25,9 @@ official_v3.patched_sampling, our agents/nets/categorical.py `uniform_like` by `
 fed U(0, 1) draws from one seeded stream per draw site, the site found from the call stack.
 
 Agreement: max |ours - official| <= 1e-5 max |official| per compared tensor; samples (one-hot
-latents and actions, continuation flags) must be equal. An optimiser step may further differ
-by lr / eps x the gradients' rounding (as tests/algorithm/test_equivalence_v2.py) plus one
-float32 ulp of the weights it is read off.
+latents and actions, continuation flags) must be equal. An optimiser step, run by the
+official chain on our gradients, must agree per element to 1e-5 of it plus one float32
+spacing of the weight it is read off.
 
 Compared numerically against the official code:
   - encoder, decoder, reward / continue heads, actor (probs, entropy, log-prob), critic and
@@ -39,8 +39,10 @@ Compared numerically against the official code:
     gradient (ours must have no gradient the official has not);
   - one model optimiser step (ours: Dreamer.update_world_model) against the official optax
     chain (jaxutils.Optimizer's `opt`: clip_by_global_norm(1000) -> scale_by_adam(eps 1e-8)
-    -> scale(-1e-4)) applied to the official gradients; likewise one actor and one critic
-    step (Dreamer.update_behaviour) against the actor_opt / critic_opt chains;
+    -> scale(-1e-4)) applied to our own gradients, element by element (tests/algorithm/
+    steps.py); likewise one actor and one critic step (Dreamer.update_behaviour) against the
+    actor_opt / critic_opt chains; negative controls: a doubled learning rate, a wrong
+    epsilon, weight decay or clip must fail that check;
   - imagination from every posterior state (latents, deter, actions, continuation flags,
     weights), the lambda-returns, retnorm's percentile EMA and the return scale, the actor and
     critic losses and all their gradients (affordable at B x T = 12 starts, H = 15);
@@ -75,6 +77,13 @@ from agents.dreamerv3.agent import Agent
 from agents.dreamerv3.behaviour import Start, lambda_returns
 from agents.dreamerv3.distributions import TwoHotSymlog
 from tests.algorithm import official_v3 as ov3
+from tests.algorithm.steps import (
+    PERTURBATIONS,
+    check_steps,
+    gradients_before_clipping,
+    perturbed_optimisers,
+    weights,
+)
 
 RTOL = 1e-5
 TASK = "atari/pong"
@@ -389,29 +398,19 @@ def opt_step(chain, varibs: dict, grads: dict) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in updates.items()}
 
 
-def snapshot(ours: Agent, names, grads: dict) -> dict[str, tuple[torch.Tensor, float]]:
-    """Our parameters before a step, with the max |official gradient| (for the slack)."""
-    mine = dict(ours.named_parameters())
-    return {k: (mine[names[k][0]].detach().clone(), float(np.abs(g).max()))
-            for k, g in grads.items()}
+def official_steps(chain, before: dict[str, torch.Tensor], grads: dict) -> dict:
+    """The step an official optax chain makes from our weights on our gradients (both in our
+    layout: the chain is elementwise but for its global-norm clip)."""
+    return opt_step(chain, {k: before[k].numpy() for k in grads},
+                    {k: g.numpy() for k, g in grads.items()})
 
 
-def steps_close(ours: Agent, names, before, expected, lr_over_eps: float, what: str) -> None:
-    """Our step against the official one. A first Adam step is lr g / (|g| + eps): the
-    gradients' rounding (up to RTOL max |g|) can move it by up to lr / eps times that; and
-    ours is read off the updated float32 weights, so it is known to one ulp of them."""
-    mine = dict(ours.named_parameters())
-    for k, (old, gmax) in before.items():
-        name, to_ours = names[k]
-        step = mine[name].detach() - old
-        theirs = torch.as_tensor(np.array(to_ours(expected[k]), np.float32))
-        ulp = float(np.spacing(np.float32(old.abs().max().item())))
-        slack = lr_over_eps * RTOL * gmax + ulp
-        err, scale = (step - theirs).abs().max().item(), theirs.abs().max().item()
-        assert err <= RTOL * scale + slack + 1e-12, (
-            f"{what} of {name}: max |diff| {err:.3g}, max |official| {scale:.3g}, "
-            f"slack from the gradients {slack:.3g}")
-
+def world_model_step(ours: Agent, data: dict):
+    """Our world-model step: (weights before, gradients before clipping)."""
+    before = weights(ours.wm)
+    with ours_sampling(ov3.Noise(0)), gradients_before_clipping(ours.wm) as grads:
+        ours.update_world_model(data)
+    return before, grads
 
 
 # --------------------------------------------------------------------------- tests
@@ -572,13 +571,26 @@ def test_observe_losses_gradients_and_one_step(off, theirs, weighting):
             close(logs[f"s_{key}"], res[f"harmony_s{i}"], f"harmony s{i}")
     grads_close(names, grads, ours, f"{weighting} world-model")
 
-    # one optimiser step: ours vs the official chain on the official gradients
-    expected = opt_step(opt, varibs, grads)
-    before = snapshot(ours, names, grads)
-    with ours_sampling(ov3.Noise(0)):
-        ours.update_world_model(data)
-    steps_close(ours, names, before, expected, ours.cfg.model.lr / ours.cfg.model.eps,
+    # one optimiser step: the official chain on our own gradients (tests/algorithm/steps.py)
+    before, ours_grads = world_model_step(ours, data)
+    assert sorted(ours_grads) == sorted(names[k][0].removeprefix("wm.") for k in grads)
+    check_steps(ours.wm, before, official_steps(opt, before, ours_grads),
                 f"{weighting} world-model step")
+
+
+@pytest.mark.parametrize("perturbation", PERTURBATIONS)
+def test_the_step_check_catches_a_wrong_optimiser(theirs, perturbation):
+    """Negative controls: each change of our optimiser, made in memory, fails the check."""
+    _, ours, _ = build(theirs, "fixed")
+    _, data = batches()
+    _, grads = world_model_step(ours, data)
+    norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads.values()])).item()
+    _, ours, _ = build(theirs, "fixed")  # the same weights, fresh optimisers
+    with perturbed_optimisers(ours, perturbation, norm):
+        before, grads = world_model_step(ours, data)
+    expected = official_steps(theirs.agent.wm.opt.opt, before, grads)
+    with pytest.raises(AssertionError, match="world-model step"):
+        check_steps(ours.wm, before, expected, "world-model step")
 
 
 def test_imagination_returns_and_behaviour_losses(off, theirs):
@@ -635,13 +647,16 @@ def test_imagination_returns_and_behaviour_losses(off, theirs):
     with torch.no_grad():
         beh.retnorm.low.fill_(float(varibs["agent/task_behavior/ac/retnorm_extr/low/value"]))
         beh.retnorm.high.fill_(float(varibs["agent/task_behavior/ac/retnorm_extr/high/value"]))
-    official_grads = {**out["actor_grads"], **out["critic_grads"]}
-    expected = {**opt_step(ac.opt.opt, varibs, out["actor_grads"]),
-                **opt_step(ac.critics["extr"].opt.opt, varibs, out["critic_grads"])}
-    before = snapshot(ours, names, official_grads)
-    with ours_sampling(ov3.Noise(5)):
+    before = weights(beh)
+    with ours_sampling(ov3.Noise(5)), gradients_before_clipping(beh) as grads:
         ours.update_behaviour(ours_start)
-    steps_close(ours, names, before, expected, b.critic_lr / b.eps, "behaviour step")
+    assert sorted(grads) == sorted(names[k][0].removeprefix("behaviour.") for k in
+                                   {**out["actor_grads"], **out["critic_grads"]})
+    expected = {}
+    for part, chain in (("actor.", ac.opt.opt), ("critic.", ac.critics["extr"].opt.opt)):
+        expected |= official_steps(chain, before, {k: g for k, g in grads.items()
+                                                   if k.startswith(part)})
+    check_steps(beh, before, expected, "behaviour step")
 
 
 def test_slow_critic_updates(off, theirs):
