@@ -174,7 +174,9 @@ class TrainConfig:
     mode: str = "online"  # online: the RL loop; offline: world-model diagnostics on a fixed dataset
     steps: int = 256_000  # env steps (frames, i.e. counting action repeat)
     prefill: int = 5_000
-    pretrain: int = 100  # updates right after prefill
+    # Updates right after prefill: the official script's `pretrain: 100` plus the first
+    # "benchmarking" pass it makes before them, which is a real update.
+    pretrain: int = 101
     train_every: int = 5  # env steps per update
     eval_every: int = 10_000
     eval_offset: int = 0  # first evaluation at this env step, then every eval_every after it

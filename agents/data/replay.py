@@ -176,7 +176,8 @@ class Replay:
 
     def sample(self, batch_size: int) -> dict[str, np.ndarray]:
         """Batch of sequences [B, T, ...], each inside one episode, episodes weighted by length
-        (the official DreamerV2's), or with `stream` windows of the step stream."""
+        (the official DreamerV2 picks episodes uniformly: the same on fixed-length episodes,
+        docs/equivalence.md), or with `stream` windows of the step stream."""
         if self.stream:
             return stream_windows(self._stream(), self.seq_len, batch_size, self.rng)
         usable = self._usable()

@@ -258,7 +258,7 @@ def test_imagination_returns_and_behaviour_losses(off, pair, monkeypatch):
     seq["reward"], _ = ac.rewnorm(theirs.wm.heads["reward"](seq["feat"]).mode)
     target, _ = ac.target(seq)
     returns = target.clone()
-    actor_loss, _ = ac.actor_loss(seq, target)  # adds the entropy bonus to target in place
+    actor_loss, ometrics = ac.actor_loss(seq, target)  # adds the entropy bonus to target in place
     critic_loss, _ = ac.critic_loss(seq, target)
     oactor = torch.autograd.grad(actor_loss, list(ac.actor.parameters()), retain_graph=True)
     ocritic = torch.autograd.grad(critic_loss, list(ac.critic.parameters()))
@@ -271,8 +271,9 @@ def test_imagination_returns_and_behaviour_losses(off, pair, monkeypatch):
     close(ours_returns, returns, "lambda-returns")
     close(weight, seq["weight"], "step weights")
     noise.reset()
-    loss_a, loss_c, _ = beh.losses(ours.wm, post)
+    loss_a, loss_c, logs = beh.losses(ours.wm, post)
     close(loss_a, actor_loss, "actor loss")
+    close(logs["actor_entropy"], ometrics["actor_ent"], "logged actor entropy (z_0..z_{H-2})")
     close(loss_c, critic_loss, "critic loss")
     for what, params, official in (("actor", beh.actor, oactor), ("critic", beh.critic, ocritic)):
         mine = torch.autograd.grad(loss_a if what == "actor" else loss_c,
@@ -375,7 +376,7 @@ def test_schedule_and_optimiser_settings_are_the_official_configs(off, pair):
     ar = c.action_repeat
     assert cfg.env.action_repeat == ar
     assert cfg.train.prefill == c.prefill * ar
-    assert cfg.train.pretrain == c.pretrain
+    assert cfg.train.pretrain == c.pretrain + 1  # its first "benchmarking" pass is an update
     assert cfg.train.train_every == c.train_every * ar and c.train_steps == 1
     assert cfg.train.eval_every == c.eval_every * ar
     assert cfg.train.eval_episodes == c.eval_eps

@@ -12,7 +12,7 @@ PAPER_METAWORLD = {
     "env.image_size": 64, "env.action_repeat": 1, "env.episode_length": 500,
     "env.camera": "corner", "train.steps": 255_000, "train.prefill": 5_000,
     "train.eval_offset": 5_000,
-    "train.pretrain": 100, "train.train_every": 5, "replay.batch_size": 50,
+    "train.pretrain": 101, "train.train_every": 5, "replay.batch_size": 50,
     "replay.seq_len": 50, "replay.capacity": 1_000_000, "replay.prioritize_ends": True,
     "model.deter": 1024, "model.hidden": 1024, "model.stoch": 32, "model.classes": 32,
     "model.depth": 48, "model.enc_kernels": (4, 4, 4, 4), "model.dec_kernels": (5, 5, 6, 6),
