@@ -3,9 +3,10 @@
 # 10 minutes). Build .kit/ here first (scripts/device_kit.sh), then call the device tool with
 #   command: bash scripts/gpu_session.sh STAGE     carry: [".kit"]
 # Stages, in order:
-#   check   CUDA tests (graphed vs eager), then agents.bench update/act/matmul rows in fp32 and
-#           bf16, eager and graphed, DreamerV3's update, and the official wmlib-torch at the
-#           same shapes (../shared/tools/peer-bench) in the same call       (~6 min)
+#   check   CUDA tests (graphed vs eager; fp16 with its scalers), then agents.bench
+#           update/act/matmul rows in fp32 and bf16, eager and graphed, and fp16 eager,
+#           DreamerV3's update, and the official wmlib-torch at the same shapes
+#           (../shared/tools/peer-bench) in the same call                     (~7 min)
 #   loop    env, loop rows at the paper preset with N envs, serial and overlapped
 #           (train.overlap), K concurrent runs (~6 min)
 #   curves  dreamer_check --preset gpu for up to $CURVE_S seconds (default 500); the runs
@@ -45,8 +46,9 @@ case $stage in
     $py -m pytest -q -p no:cacheprovider tests/run/test_cuda.py
     # harmony: the official bench times HarmonyDream's update; ours the same, side by side
     cuda=(--set train.device=cuda --set weighting.name=harmony)
-    for prec in fp32 bf16; do
+    for prec in fp32 bf16 fp16; do  # fp16: the DreamerV2 paper presets' (train.precision=auto)
       for graphs in false true; do
+        [ "$prec" = fp16 ] && [ "$graphs" = true ] && continue  # refused: the scaler syncs
         bench "update-$prec-graphs_$graphs" --rows update-paper act --reps 10 "${cuda[@]}" \
           --set train.precision=$prec --set train.cuda_graphs=$graphs
       done

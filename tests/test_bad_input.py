@@ -40,8 +40,8 @@ CASES = {
     "run negative reward weight": ("study.run", ["finding1", "--set", "weighting.w_r=-1"]),
     "run bad bool": ("study.run", ["finding1", "--set", "replay.prioritize_ends=maybe"]),
     # study.run: contradictions, missing and unreadable files
-    "run fp16 on the cpu": ("study.run", ["finding1", "--set", "train.precision=fp16",
-                                          "--set", "train.device=cpu"]),
+    "run fp16 with cuda graphs": ("study.run", ["finding1", "--set", "train.precision=fp16",
+                                                "--set", "train.cuda_graphs=true"]),
     "run decoder size != image size": ("study.run", ["finding1", "--set", "env.image_size=32"]),
     "run results is a file": ("study.run", ["finding1", "--results", BAD_JSON]),
     "run missing slurm profile": ("study.run", ["finding1", "--executor", "slurm", "--profile",

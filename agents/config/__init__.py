@@ -31,6 +31,7 @@ from agents.config.schema import (
     DISCRETE_SUITES,
     INIT_SCHEMES,
     LOG_OUTPUTS,
+    PRECISIONS,
     SUITES,
     BehaviourConfig,
     Config,
@@ -48,7 +49,8 @@ from agents.config.validation import check_outputs, did_you_mean, suite_of, vali
 __all__ = [
     "AGENTS", "CHOPPER_COMMAND_FRAMES", "DISCRETE_SUITES", "EXECUTION_KEYS", "GPU",
     "INIT_SCHEMES", "LATER_KEYS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER", "PAPER_DMC",
-    "PAPER_METAWORLD", "PAPER_V3", "PRESETS", "QUICK", "SMOKE", "SMOKE_ATARI", "SUITES",
+    "PAPER_METAWORLD", "PAPER_V3", "PRECISIONS", "PRESETS", "QUICK", "SMOKE", "SMOKE_ATARI",
+    "SUITES",
     "BehaviourConfig", "Config", "ConfigError", "EnvConfig", "LogConfig", "ModelConfig",
     "OfflineConfig", "ReplayConfig", "TrainConfig", "WeightingConfig", "apply_overrides",
     "check_outputs", "config_from_dict", "did_you_mean", "identity", "make_config",

@@ -16,7 +16,10 @@ from agents.config.validation import suite_of, validate
 # The official training script evaluates first when prefill ends (after the pretraining
 # updates), then every eval_every steps, and stops after the evaluation at stop_steps or once
 # `steps` is passed. Meta-world: evaluations at 5K, 15K, ..., 255K, then stop.
-PAPER_METAWORLD = {"train.steps": 255_000, "train.eval_offset": 5_000}
+# The official config's nominal `steps` is 256K; its loop stops at stop_steps, 255K.
+# Precision: the official `precision: 16` on CUDA (fp16 autocast, a GradScaler per optimiser),
+# fp32 on a CPU, where the official script refuses to run (agents/update/precision.py).
+PAPER_METAWORLD = {"train.steps": 255_000, "train.eval_offset": 5_000, "train.precision": "auto"}
 
 # The official dmc_vision config (wmlib-torch configs/dreamerv2.yaml; danijar/dreamerv2's, whose
 # curves dreamer_check compares with, is the same). Its step counts are agent steps (its counter
@@ -38,6 +41,7 @@ PAPER_DMC = {
     "train.train_every": 10,
     "train.eval_every": 20_000,
     "train.eval_offset": 2_000,
+    "train.precision": "auto",  # as PAPER_METAWORLD
 }
 
 # The official `dmc_natural_background` and `dmc_remastered` configs: dmc_vision's, but with the

@@ -195,7 +195,9 @@ class TrainConfig:
     probe_every: int = 50
     checkpoint_every: int = 10_000  # env steps; checkpoints land on episode boundaries
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or CUDA) | fp16 (CUDA only)
+    # fp32 | fp16 (autocast + gradient scalers) | bf16 (autocast) | auto (fp16 on CUDA, else
+    # fp32: the official DreamerV2's); agents/update/precision.py
+    precision: str = "fp32"
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     # On CUDA, record the update and the acting step as CUDA graphs (agents/update/graphs.py): the
     # same maths in one launch instead of thousands. Ignored on the CPU. Off by default until
@@ -230,5 +232,6 @@ class Config:
 
 SUITES = ("metaworld", "dmc", "dmc_distracted", "dmc_remastered", "atari", "crafter")
 DISCRETE_SUITES = ("atari", "crafter")  # one-hot actions: the dreamerv3 agent
+PRECISIONS = ("fp32", "fp16", "bf16", "auto")  # agents/update/precision.py says what each is
 INIT_SCHEMES = ("glorot", "dreamerv3", "trunc_normal", "torch")  # agents/nets/init.py applies them
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them

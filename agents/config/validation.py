@@ -11,6 +11,7 @@ from agents.config.schema import (
     DISCRETE_SUITES,
     INIT_SCHEMES,
     LOG_OUTPUTS,
+    PRECISIONS,
     SUITES,
     Config,
     ConfigError,
@@ -173,10 +174,9 @@ def validate(cfg: Config) -> None:
         need(cfg.behaviour.horizon < cfg.env.episode_length,
              "behaviour.horizon must be shorter than an episode")
     need(cfg.train.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
-    need(cfg.train.precision in ("fp32", "bf16", "fp16"), "train.precision must be fp32/bf16/fp16")
-    need(not (cfg.train.precision == "fp16" and cfg.train.device == "cpu"),
-         "train.precision=fp16 needs CUDA; use bf16 on the CPU")
-    need(not (cfg.train.cuda_graphs and cfg.train.precision == "fp16"),
+    need(cfg.train.precision in PRECISIONS,
+         f"train.precision must be one of {', '.join(PRECISIONS)}")
+    need(not (cfg.train.cuda_graphs and cfg.train.precision in ("fp16", "auto")),
          "train.cuda_graphs needs fp32 or bf16 (fp16's gradient scaler syncs every step)")
     check_outputs(cfg.log.outputs)
     need(cfg.log.video_every >= 0, f"log.video_every must be >= 0 (0: no videos), got "

@@ -23,6 +23,7 @@ from agents.config import ConfigError
 from agents.nets.latent import preprocess
 from agents.update.acting import ActingCopy
 from agents.update.graphs import CapturedStep
+from agents.update.precision import amp_dtype
 
 
 class NonFiniteLossError(RuntimeError):
@@ -54,16 +55,22 @@ class Learner(nn.Module):
         self.device = device
         self.graphs = graphs and device.type == "cuda"  # CUDA graphs: on CUDA only
         self.opt: dict[str, torch.optim.Optimizer] = {}
-        # Mixed precision: autocast on either device (bf16 uses AMX / tensor cores where the
-        # hardware has them); fp16 needs CUDA and a gradient scaler.
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        if self.amp_dtype == torch.float16 and device.type != "cuda":
-            raise ValueError("train.precision=fp16 needs CUDA; use bf16 on the CPU")
+        # Mixed precision (agents/update/precision.py): autocast on either device; fp16 also
+        # scales each optimiser's loss by a GradScaler of its own, as the official code does.
+        self.amp_dtype = amp_dtype(precision, device)
         if self.graphs and self.amp_dtype == torch.float16:
             raise ConfigError("train.cuda_graphs needs fp32 or bf16: fp16's gradient scaler "
                               "reads its overflow check on the host every step")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.updates = 0
+
+    def scaler(self, name: str) -> torch.amp.GradScaler:
+        """Optimiser `name`'s gradient scaler (PyTorch's defaults, the official settings:
+        scale 2^16, x2 after 2,000 finite steps, x0.5 after an overflow); off unless fp16."""
+        if name not in self.scalers:
+            self.scalers[name] = torch.amp.GradScaler(
+                self.device.type, enabled=self.amp_dtype == torch.float16)
+        return self.scalers[name]
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -75,12 +82,13 @@ class Learner(nn.Module):
     def step(self, name: str, loss: torch.Tensor, params, clip: float) -> torch.Tensor:
         """One optimiser step on `loss` with global-norm clipping; returns the norm (on the
         device: clip_grad_norm_ scales by min(1, clip / norm) without a host sync)."""
-        opt = self.opt[name]
+        opt, scaler = self.opt[name], self.scaler(name)
         opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(opt)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         norm = nn.utils.clip_grad_norm_(params, clip, foreach=True)
-        self.scaler.step(opt)
+        scaler.step(opt)  # skipped where the gradients overflowed
+        scaler.update()
         return norm.detach()
 
     def to_torch(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -92,21 +100,26 @@ class Learner(nn.Module):
                    for k, v in batch.items()}
         else:
             out = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+        # fp16: the batch's floats in fp16, as the official DreamerV2 feeds its model.
+        floats = torch.float16 if self.amp_dtype == torch.float16 else torch.float32
         for k in ("action", "reward", "state", "terminal"):
             if k in out:
-                out[k] = out[k].float()
+                out[k] = out[k].to(torch.float32 if k == "state" else floats)  # state: probes
         return out
 
     def checkpoint_state(self) -> dict:
         return {"modules": self.state_dict(),
                 "opt": {k: o.state_dict() for k, o in self.opt.items()},
-                "scaler": self.scaler.state_dict(), "updates": self.updates}
+                "scalers": {k: self.scaler(k).state_dict() for k in self.opt},
+                "updates": self.updates}
 
     def load_checkpoint_state(self, state: dict) -> None:
         self.load_state_dict(state["modules"])
         for k, o in self.opt.items():
             o.load_state_dict(state["opt"][k])
-        self.scaler.load_state_dict(state["scaler"])
+        for k in self.opt:  # one shared "scaler" in checkpoints written before per-optimiser ones
+            self.scaler(k).load_state_dict(state["scalers"][k] if "scalers" in state
+                                           else state["scaler"])
         self.updates = state["updates"]
 
 
@@ -212,7 +225,6 @@ class Dreamer(Learner):
             logs = self._update_graph(data)
         else:
             logs = self._update(data, step)
-        self.scaler.update()
         self.finish_update()
         return {**logs, **probes}
 
@@ -263,12 +275,13 @@ class Dreamer(Learner):
 
     def _act(self, inputs: dict[str, torch.Tensor], explore: bool) -> dict[str, torch.Tensor]:
         wm, behaviour = self._acting_parts()
-        embed = wm.encoder(preprocess(inputs["image"]))
-        deter, stoch = wm.rssm.obs_step(inputs["deter"], inputs["stoch"], inputs["action"],
-                                        embed, sample=explore or self.sample_posterior_in_eval)
-        # Greedy evaluation takes the actor's mode unless behaviour.eval_greedy is off.
-        sample = explore or not self.cfg.behaviour.eval_greedy
-        action = behaviour.act(torch.cat([stoch, deter], -1), sample)
+        with self.autocast():  # the official agent acts under autocast too
+            embed = wm.encoder(preprocess(inputs["image"]))
+            deter, stoch = wm.rssm.obs_step(inputs["deter"], inputs["stoch"], inputs["action"],
+                                            embed, sample=explore or self.sample_posterior_in_eval)
+            # Greedy evaluation takes the actor's mode unless behaviour.eval_greedy is off.
+            sample = explore or not self.cfg.behaviour.eval_greedy
+            action = behaviour.act(torch.cat([stoch, deter], -1), sample)
         return {"deter": deter, "stoch": stoch, "action": action}
 
     @torch.no_grad()
@@ -294,4 +307,5 @@ class Dreamer(Learner):
                 out = {k: v.clone() for k, v in out.items()}
             else:
                 out = self._act(inputs, explore)
-            return out["action"].cpu().numpy(), (out["deter"], out["stoch"], out["action"])
+            return out["action"].float().cpu().numpy(), (out["deter"], out["stoch"],
+                                                         out["action"])

@@ -61,16 +61,16 @@ def off():
     return import_wmlib()
 
 
-def build(off, pair: str, weighting: str = "fixed", seed: int = 0):
-    """The official agent and ours with the official weights copied in."""
+def build(off, pair: str, weighting: str = "fixed", seed: int = 0, sets: tuple = ()):
+    """The official agent and ours (with `sets` too) with the official weights copied in."""
     task, actions = PAIRS[pair]
-    sets, updates = WEIGHTINGS[weighting]
+    weighting_sets, updates = WEIGHTINGS[weighting]
     torch.manual_seed(seed)
     theirs = official_agent(off, official_config(off, pair, updates), actions)
     # No gradient probe: its forward pass would draw from the shared noise stream (it only
     # observes; tests/algorithm/test_gradients.py checks that a probed run computes the same).
-    ours = Agent(make_config("paper", task, [*sets, "train.probe_every=0"]), actions,
-                 torch.device("cpu"))
+    ours = Agent(make_config("paper", task, [*weighting_sets, "train.probe_every=0", *sets]),
+                 actions, torch.device("cpu"))
     pairs = matched_parameters(theirs, ours, ours.cfg.model.mlp_layers)
     with torch.no_grad():
         for a, b in pairs.values():
@@ -317,6 +317,63 @@ def test_one_whole_update(off, pair, monkeypatch):
     check_steps(ours, before, expected, "update")
 
 
+def test_fp16_matches_the_official_fp16(off, monkeypatch):
+    """The official precision 16 run on the CPU (its torch.cuda.amp autocast and GradScalers
+    become their CPU forms; its batch goes in fp16, as its train script casts it) against ours
+    at train.precision=fp16: the losses and gradients agree to fp16's resolution; in one whole
+    update, at the default scale 2^16 the decoder's gradient overflows fp16 in both codes, so
+    both skip the world-model step and halve only that optimiser's scale (a GradScaler per
+    optimiser), and the actor and critic steps agree in sign almost everywhere (a first Adam
+    step is lr sign(g) but where |g| is below fp16's rounding)."""
+    monkeypatch.setattr(torch.cuda.amp, "autocast", lambda enabled=True: torch.autocast(
+        "cpu", dtype=torch.float16, enabled=enabled))
+    monkeypatch.setattr(torch.cuda.amp, "GradScaler",
+                        lambda enabled=True: torch.amp.GradScaler("cpu", enabled=enabled))
+    monkeypatch.setattr(off.wmlib, "ENABLE_FP16", True)
+    theirs, ours, pairs = build(off, "metaworld", sets=("train.precision=fp16",))
+    noise = Noise()
+    noise.patch(monkeypatch, off)
+    batch, obatch = batches(PAIRS["metaworld"][1])
+    data = ours.to_torch({k: v.numpy() for k, v in batch.items()})
+    odata = {k: v.to(torch.float16) for k, v in obatch.items()}
+    assert data["reward"].dtype == data["action"].dtype == torch.float16
+    noise.reset()
+    with torch.cuda.amp.autocast():
+        oloss, _, _, mets = theirs.wm.loss(odata)
+    noise.reset()
+    with ours.autocast():
+        loss, logs, _ = ours.wm.loss(data)
+    for mine, official in (("loss_obs", "image_loss"), ("loss_rew", "reward_loss"),
+                           ("loss_dyn", "kl_loss")):
+        close(logs[mine], mets[official], f"fp16 {official}", rtol=2e-3)
+    close(loss, oloss, "fp16 total world-model loss", rtol=2e-3)
+    oloss.backward()
+    loss.backward()
+    for name, (a, b) in pairs.items():
+        if a.grad is not None:
+            close(b.grad, a.grad, f"fp16 gradient of {name}", rtol=2e-2)
+
+    theirs, ours, pairs = build(off, "metaworld", sets=("train.precision=fp16",))
+    before = {k: (a.detach().clone(), b.detach().clone()) for k, (a, b) in pairs.items()}
+    noise.reset()
+    theirs.train(odata)
+    noise.reset()
+    ours.update_tensors(data)
+    official_scales = {"model": theirs.wm.model_opt.scaler,
+                       "actor": theirs._task_behavior.actor_opt.scaler,
+                       "critic": theirs._task_behavior.critic_opt.scaler}
+    scales = {k: s.get_scale() for k, s in official_scales.items()}
+    assert scales == {"model": 2.0**15, "actor": 2.0**16, "critic": 2.0**16}
+    assert {k: ours.scaler(k).get_scale() for k in scales} == scales
+    for k, (a, b) in pairs.items():
+        if k.startswith("wm."):  # skipped by both
+            assert torch.equal(a, before[k][0]) and torch.equal(b, before[k][1]), k
+        elif "_target_critic" not in k:
+            sa, sb = a.detach() - before[k][0], b.detach() - before[k][1]
+            agree = (sa.sign() == sb.sign()).float().mean().item()
+            assert sa.abs().max() > 0 and agree > 0.99, f"fp16 step of {k}: signs agree {agree}"
+
+
 @pytest.mark.parametrize("pair", PAIRS)
 def test_slow_critic_schedule(off, pair):
     theirs, ours, pairs = build(off, pair)
@@ -422,7 +479,9 @@ def test_schedule_and_optimiser_settings_are_the_official_configs(off, pair):
     assert (c.expl_behavior, c.expl_noise, c.eval_noise, c.eval_state_mean) == (
         "greedy", 0.0, 0.0, False)
     assert c.decoder.cnn_dist == "mse" and c.reward_head.dist == "mse" and c.beta == 0
-    assert cfg.model.agent == "dreamerv2" and cfg.train.precision == "fp32"
+    # precision 16 (fp16 autocast on its GPU): ours "auto" is fp16 on CUDA, fp32 on a CPU
+    raw = off.utils.Config(off.configs["defaults"]).update(off.configs[pair])
+    assert cfg.model.agent == "dreamerv2" and raw.precision == 16 and cfg.train.precision == "auto"
     if pair == "dmc_remastered":  # every visual factor varies, as the official `vary: all`
         from agents.envs.remastered import VARY, parse_task
 

@@ -11,7 +11,7 @@ from agents.config import ConfigError, config_from_dict, identity, make_config
 PAPER_METAWORLD = {
     "env.image_size": 64, "env.action_repeat": 1, "env.episode_length": 500,
     "env.camera": "corner", "train.steps": 255_000, "train.prefill": 5_000,
-    "train.eval_offset": 5_000,
+    "train.eval_offset": 5_000, "train.precision": "auto",
     "train.pretrain": 101, "train.train_every": 5, "replay.batch_size": 50,
     "replay.seq_len": 50, "replay.capacity": 1_000_000, "replay.prioritize_ends": True,
     "model.deter": 1024, "model.hidden": 1024, "model.stoch": 32, "model.classes": 32,
@@ -97,7 +97,7 @@ def test_overrides_are_typed():
     (["weighting.name=magic"], "unknown weighting"),
     (["weighting.w_r=-1"], ">= 0"),
     (["train.precision=fp8"], "precision"),
-    (["train.precision=fp16", "train.device=cpu"], "needs CUDA"),
+    (["train.precision=auto", "train.device=cuda", "train.cuda_graphs=true"], "fp32 or bf16"),
     (["train.precision=fp16", "train.device=cuda", "train.cuda_graphs=true"], "fp32 or bf16"),
     (["train.cuda_graphs=maybe"], "bad value"),
     (["model.init=orthogonal"], "model.init must be one of glorot, dreamerv3, trunc_normal, torch"),
