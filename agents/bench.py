@@ -16,8 +16,10 @@ Rows (each figure the median of --reps timed repetitions after one warm-up):
   `--set env.num_envs=N` steps N envs in parallel workers;
 - act: latency of one batched policy step (encoder, RSSM step, actor) for N envs
   (--act-envs), at the paper shapes;
-- matmul: a large matmul's TFLOP/s in fp32 and bf16 on this device, the arithmetic limit the
-  update rows' achieved TFLOP/s (FLOPs counted by torch's FlopCounterMode) sit beside;
+- matmul: the best matmul TFLOP/s over a few square sizes in fp32 and bf16 on this device
+  (`matmul_peak`), the arithmetic limit. Every update row also measures that peak in its own
+  precision, in the same run and with the same threads, and reports its achieved TFLOP/s
+  (FLOPs counted by torch's FlopCounterMode) as `peak_fraction` of it;
 - concurrent: total env steps/s of K loop runs at once (--concurrent K, separate processes),
   as the local executor places K runs on one device.
 """
@@ -95,8 +97,10 @@ def update_config(preset: str, overrides: list[str], v3: bool = False):
     return make_config(preset, task, ["model.agent=dreamerv3", *overrides] if v3 else overrides)
 
 
-def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False) -> dict:
-    """DreamerV2 at the Meta-world shapes, or (v3) DreamerV3 at the Atari 100K shapes."""
+def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False,
+                 peaks: dict | None = None) -> dict:
+    """DreamerV2 at the Meta-world shapes, or (v3) DreamerV3 at the Atari 100K shapes; with
+    the fraction of the matmul peak of its precision (`peaks` caches them by dtype)."""
     actions = 6 if v3 else 4
     cfg = update_config(preset, overrides, v3)
     device = resolve_device(cfg.train.device)
@@ -109,9 +113,14 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False)
              f"{params(agent) / 1e6:.1f}M params, "
              f"{cfg.train.precision}{', CUDA graph' if agent.graphs else ''}")
     timing = time_update(agent, batch, reps)
+    dtype = agent.amp_dtype or torch.float32
+    peaks = {} if peaks is None else peaks
+    if dtype not in peaks:
+        peaks[dtype] = matmul_peak(device, dtype, reps)[1]
+    achieved = (flop := update_flops(agent, batch)) / timing["total_s"] / 1e12
     return {"row": f"update-{'v3-' if v3 else ''}{preset}", "shape": shape, **timing,
-            "tflop": (flop := update_flops(agent, batch)) / 1e12,
-            "tflop_per_s": flop / timing["total_s"] / 1e12}
+            "tflop": flop / 1e12, "tflop_per_s": achieved,
+            "peak_tflop_per_s": peaks[dtype], "peak_fraction": achieved / peaks[dtype]}
 
 
 def params(agent) -> int:
@@ -146,23 +155,33 @@ def bench_act(overrides: list[str], envs: int, reps: int) -> dict:
             "latency_ms": statistics.median(times) * 1e3}
 
 
-def bench_matmul(device: torch.device, reps: int) -> list[dict]:
-    n = 8192 if device.type == "cuda" else 2048
-    rows = []
-    for dtype in (torch.float32, torch.bfloat16):
+def matmul_peak(device: torch.device, dtype: torch.dtype, reps: int) -> tuple[int, float]:
+    """(size, TFLOP/s) of the fastest square matmul over a few sizes (the median of `reps`
+    after one warm-up each): on a CPU a 2048^2 matmul can read lower than a 4096^2 one."""
+    sizes = (4096, 8192) if device.type == "cuda" else (1024, 2048, 3072, 4096)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    best = (0, 0.0)
+    for n in sizes:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
-        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         times = []
-        for i in range(reps + 1):
+        for i in range(max(reps, 2) + 1):
             sync()
             t0 = time.perf_counter()
             a @ b
             sync()
             if i > 0:
                 times.append(time.perf_counter() - t0)
-        rows.append({"row": "matmul", "shape": f"{n}x{n} @ {n}x{n}, {dtype}".replace("torch.", ""),
-                     "tflop_per_s": 2 * n**3 / statistics.median(times) / 1e12})
+        best = max(best, (n, 2 * n**3 / statistics.median(times) / 1e12), key=lambda x: x[1])
+    return best
+
+
+def bench_matmul(device: torch.device, reps: int) -> list[dict]:
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        n, peak = matmul_peak(device, dtype, reps)
+        rows.append({"row": "matmul", "shape": f"best of square sizes ({n}^2), {dtype}".replace(
+            "torch.", ""), "tflop_per_s": peak})
     return rows
 
 
@@ -273,11 +292,11 @@ def main(argv: list[str] | None = None) -> int:
               "device": str(device),
               "threads": torch.get_num_threads(), "torch": torch.__version__}
     print(" | ".join(f"{k} {v}" for k, v in header.items()))
-    rows = []
+    rows, peaks = [], {}
     for row in args.rows:
         if row.startswith("update-"):
             new = [bench_update(row.split("-")[-1], args.overrides, args.reps,
-                                v3=row.startswith("update-v3"))]
+                                v3=row.startswith("update-v3"), peaks=peaks)]
         elif row == "env":
             new = [bench_env(t, args.env_steps, args.reps) for t in ENV_TASKS]
         elif row == "act":

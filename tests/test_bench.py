@@ -1,0 +1,23 @@
+"""agents.bench's update rows report the fraction of the matmul peak they reach, measured in
+the same run, in their own precision."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents.bench import bench_update, matmul_peak
+
+
+def test_an_update_row_reports_its_fraction_of_the_matmul_peak():
+    peaks: dict = {}
+    row = bench_update("smoke", [], reps=1, peaks=peaks)
+    assert set(peaks) == {torch.float32}  # measured once, in the row's precision
+    assert row["peak_tflop_per_s"] == peaks[torch.float32] > 0
+    assert row["peak_fraction"] == pytest.approx(row["tflop_per_s"] / row["peak_tflop_per_s"])
+    assert 0 < row["peak_fraction"] < 2
+
+
+def test_the_peak_is_the_best_size():
+    size, peak = matmul_peak(torch.device("cpu"), torch.float32, reps=1)
+    assert size in (1024, 2048, 3072, 4096) and peak > 0
