@@ -11,8 +11,9 @@ dependency, imported only when a run asks for it:
   rows redone after the checkpoint are not shown twice.
 - `wandb`: `mode="offline"` unless WANDB_MODE is set; files under RUN_DIR/wandb/; project
   $WANDB_PROJECT or "harmonydream-repro"; group $HD_STUDY (the study the run belongs to, when
-  the study executor sets it); name and id the run directory's name, so a resumed run
-  continues the same W&B run (`resume="allow"`); config the resolved config.
+  the study executor sets it); name the run's label (`run_label`: study, task, weighting,
+  seed), id the run directory's name, so a resumed run continues the same W&B run
+  (`resume="allow"`); config the resolved config.
 """
 
 from __future__ import annotations
@@ -109,6 +110,18 @@ def _after_existing_event_files(logdir: Path) -> None:
             time.sleep(wait)
 
 
+def run_label(config: dict) -> str:
+    """What a dashboard names a run: '[study ]task weighting sSEED' (study: $HD_STUDY), not
+    its directory's hash."""
+    weighting = config.get("weighting", {})
+    name = weighting.get("name", "fixed")
+    if name == "fixed" and weighting.get("w_r", 1.0) != 1.0:
+        name = f"w_r={weighting['w_r']:g}"
+    parts = [os.environ.get(STUDY_ENV) or "", config.get("env", {}).get("task", "?"), name,
+             f"s{config.get('train', {}).get('seed', 0)}"]
+    return " ".join(p for p in parts if p)
+
+
 def wandb_id(out: Path) -> str:
     """The run directory's name as a W&B run id (which may not hold / \\ # ? % :)."""
     return re.sub(r"[/\\#?%:]", "-", Path(out).resolve().name)
@@ -128,7 +141,7 @@ class WandbSink:
             self.run = wandb.init(
                 project=os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
                 group=os.environ.get(STUDY_ENV) or None,
-                name=wandb_id(out), id=wandb_id(out), resume="allow",
+                name=run_label(config), id=wandb_id(out), resume="allow",
                 dir=str(out), config=config,
                 settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
                 **kwargs)

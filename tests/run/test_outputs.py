@@ -158,7 +158,7 @@ def test_wandb_offline_run_holds_the_config_and_the_rows(tmp_path, monkeypatch):
     assert len(runs) == 1, "an offline run directory named after the run's id"
     records = read_wandb_log(glob.glob(f"{runs[0]}/run-run-a1.wandb")[0])
     run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
-    assert (run.run_id, run.display_name) == ("run-a1", "run-a1")
+    assert (run.run_id, run.display_name) == ("run-a1", f"finding1 {DMC} fixed s0")
     assert (run.project, run.run_group) == ("harmonydream-repro", "finding1")
     config = {item.key: json.loads(item.value_json) for item in run.config.update
               if item.key != "_wandb"}
