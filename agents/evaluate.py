@@ -26,6 +26,7 @@ run) is one line on stderr and exit 2, with nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -114,6 +115,21 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
              out: str | Path | None = None, overrides: list[str] | None = None,
              video: bool = False) -> dict:
     """Evaluate a checkpoint of `run`; returns the summary (also written beside the CSV)."""
+    from agents.run.lock import run_lock
+
+    run = Path(run)
+    base, cfg = load_config(run, list(overrides or []))
+    path, state = load_checkpoint(run, which, base)
+    out = Path(out) if out is not None else run / "evaluate"
+    # Writing into the run: one writer per run (RunBusyError while a trainer holds it).
+    inside = out.absolute().is_relative_to(run.absolute())
+    with run_lock(run) if inside else contextlib.nullcontext():
+        return _evaluate(run, cfg, base, path, state, count=episodes or cfg.train.eval_episodes,
+                         out=out, overrides=overrides, video=video)
+
+
+def _evaluate(run: Path, cfg: Config, base: Config, path: Path, state: dict, count: int,
+              out: Path, overrides: list[str] | None, video: bool) -> dict:
     import numpy as np
     import pandas as pd
     import torch
@@ -124,19 +140,14 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
     from agents.files import atomic_write_text
     from agents.run.session import resolve_device, set_threads
 
-    run = Path(run)
-    base, cfg = load_config(run, list(overrides or []))
-    path, state = load_checkpoint(run, which, base)
     step = int(state["progress"]["step"])
     logged = logged_eval(run, step)
     first, random, recorded = plan(base, state, logged)
-    count = episodes or cfg.train.eval_episodes
     device = cfg.train.device
     if device == "auto" and recorded and random.get("device") in ("cpu", "cuda") and (
             random["device"] == "cpu" or torch.cuda.is_available()):
         device = random["device"]  # where the run evaluated: its random stream
     device = resolve_device(device)
-    out = Path(out) if out is not None else run / "evaluate"
 
     set_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
@@ -218,6 +229,7 @@ def summary_line(s: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from agents.envs.parallel import EnvWorkerError
+    from agents.run.lock import RunBusyError
 
     parser = Parser(prog="python -m agents.evaluate", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except EnvWorkerError as exc:
+    except (EnvWorkerError, RunBusyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 75 if isinstance(exc, RunBusyError) else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

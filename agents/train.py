@@ -22,7 +22,7 @@ from pathlib import Path
 from agents.config import Config, ConfigError, make_config
 from agents.run.cli import Parser, flag_overrides, path_arg
 from agents.run.lock import RunBusyError, run_lock
-from agents.run.session import check_config, check_setup, stop_on_signals
+from agents.run.session import check_config, check_setup, other_run, stop_on_signals
 from agents.run.status import describe, end_recorded, finished_step, has_checkpoint, keep_done
 
 # What --retrain leaves in place: the run's identity and history, not its results.
@@ -55,6 +55,8 @@ def train(cfg: Config, out: str | Path, progress_bar: bool = True,
     any exception once the run is "running" leaves it failed or interrupted, with why."""
     out = Path(out)
     check_setup(cfg)  # before anything is written
+    if other_run(out, cfg):
+        check_config(out, cfg)  # raises its one line
     with run_lock(out):
         check_config(out, cfg)
         if retrain:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from agents.run import die_with_parent
+from agents.run import die_with_parent, holder
 from study.grid import Run
 from study.results import read_status, run_dir
 from study.run_one import THREAD_VARS, RunBusyError, RunFinishedError, execute_run
@@ -218,7 +218,8 @@ def run_local(runs: list[Run], results: Path, workers: int, progress: bool = Tru
                     display.finished(None)
                 elif proc.exitcode == EXIT_BUSY:
                     outcome["elsewhere"] += 1
-                    display.finished(f"skipped {name}: another process is training it")
+                    who = holder(run_dir(results, run))
+                    display.finished(f"skipped {name}: {who} is training it")
                 elif proc.exitcode == EXIT_FINISHED:
                     outcome["elsewhere"] += 1
                     display.finished(f"skipped {name}: another process finished it")

@@ -61,6 +61,16 @@ def check_config(out: Path, cfg: Config) -> None:
         raise ConfigError(f"{out} holds a run with a different config; use another --out")
 
 
+def other_run(out: Path, cfg: Config) -> bool:
+    """Whether `out` holds a run with another config (by a readable config.json): checked
+    before the run's lock is taken, so a refused command writes nothing at all."""
+    try:
+        theirs = config_from_dict(json.loads((out / "config.json").read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False  # none, or damaged: check_config decides, under the lock
+    return identity(theirs) != identity(cfg)
+
+
 def check_setup(cfg: Config) -> None:
     """What a run needs before it writes anything: its device and the log outputs it asks
     for (else one ConfigError line)."""

@@ -160,14 +160,18 @@ def last_step(out: Path) -> int | None:
 
 def finished_step(out: Path, total: int) -> int | None:
     """The step at which a run's own record says it finished: status.json says done, or its
-    rows reach its last step (`total`); None where it has not finished. A finished run is
-    never trained again, whatever happened to its checkpoints."""
+    rows reach its last step (`total`) and no readable checkpoint says otherwise (one taken
+    before the end resumes, recomputing the same rows); None where it has not finished. A
+    finished run is never trained again, whatever happened to its checkpoints."""
     status = read_status(out) or {}
     if status.get("state") == "done":
         step = status.get("step")
         return step if isinstance(step, int) and not isinstance(step, bool) else total
     step = last_step(out)
-    return step if step is not None and step >= total else None
+    if step is None or step < total:
+        return None
+    progress = recorded_progress(out)
+    return step if progress is None or progress.get("done") else None
 
 
 @contextmanager
