@@ -217,3 +217,36 @@ def test_an_online_resume_recomputes_the_evaluation_it_cut(online_done, tmp_path
     assert "recomputed" in proc.stderr
     assert [r["step"] for r in eval_rows(run)] == [50, 100]
     assert eval_rows(run) == eval_rows(online_done / "run"), "as the uninterrupted run's rows"
+
+
+# --- 4. side files are rebuilt, not trusted ---------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["cut short", "not a config"])
+def test_a_damaged_config_is_rebuilt_from_the_checkpoint_on_resume(offline_done, tmp_path,
+                                                                  damage):
+    run = torn_at_previous_checkpoint(offline_done / "run", tmp_path, 3)
+    config = (run / "config.json").read_text()
+    bad = config[:40] if damage == "cut short" else '{"model": {"deter": "x"}}'
+    (run / "config.json").write_text(bad)
+    proc = train_cli(run, TASK, OFFLINE, datasets=tmp_path / "datasets")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "config.json was damaged; rebuilt" in proc.stderr
+    assert json.loads((run / "config.json").read_text()) == json.loads(config)
+    assert status_of(run)["state"] == "done"
+
+
+@pytest.mark.slow
+def test_a_damaged_config_without_a_checkpoint_is_refused_in_one_line(offline_done, tmp_path):
+    shutil.copytree(offline_done, tmp_path, dirs_exist_ok=True)
+    run = tmp_path / "run"
+    strip_checkpoints(run, "deleted")
+    (run / "status.json").unlink()
+    (run / "config.json").write_text('{"env": {"ta')
+    before = (run / "metrics.jsonl").read_bytes()
+    proc = train_cli(run, TASK, OFFLINE, datasets=tmp_path / "datasets")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "config.json is damaged" in lines[0] and "delete" in lines[0]
+    assert (run / "metrics.jsonl").read_bytes() == before
