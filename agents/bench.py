@@ -38,7 +38,7 @@ import torch
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
-from agents.run.cli import Parser, positive_int
+from agents.run.cli import Parser, path_arg, positive_int
 from agents.run.session import resolve_device
 from agents.update.graphs import WARMUP
 
@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="env counts of the act row")
     parser.add_argument("--concurrent", type=positive_int, default=2,
                         help="runs at once in the concurrent row")
-    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--json", type=path_arg("a file"),
+                        help="also write the figures to this file")
     args = parser.parse_args(argv)
     from agents.config import ConfigError
 

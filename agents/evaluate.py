@@ -33,7 +33,8 @@ import sys
 from pathlib import Path
 
 from agents.config import Config, ConfigError, apply_overrides, config_from_dict, identity, validate
-from agents.run.cli import Parser, positive_int
+from agents.envs.variables import check_environment
+from agents.run.cli import Parser, path_arg, positive_int
 
 
 def load_config(run: Path, overrides: list[str]) -> tuple[Config, Config]:
@@ -233,19 +234,22 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = Parser(prog="python -m agents.evaluate", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", metavar="RUN_DIR", help="a training run's directory")
+    parser.add_argument("run", metavar="RUN_DIR", type=path_arg("a run directory"),
+                        help="a training run's directory")
     parser.add_argument("--checkpoint", default="latest",
                         help="latest (RUN_DIR/ckpt.pt, default) or a checkpoint file's path")
     parser.add_argument("--episodes", type=positive_int,
                         help="evaluation episodes (default: the run's train.eval_episodes)")
     parser.add_argument("--video", action="store_true", help="also write the first "
                         "episode's video and the world model's open loop on it (OUT/videos/)")
-    parser.add_argument("--out", help="where the table goes (default: RUN_DIR/evaluate/)")
+    parser.add_argument("--out", type=path_arg("a directory"),
+                        help="where the table goes (default: RUN_DIR/evaluate/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config field, e.g. "
                         "train.device=cpu or env.num_envs=4")
     args = parser.parse_args(argv)
     try:
+        check_environment()
         summary = evaluate(args.run, args.checkpoint, args.episodes, args.out, args.overrides,
                            args.video)
     except ConfigError as exc:

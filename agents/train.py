@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from agents.config import Config, ConfigError, make_config
+from agents.envs.variables import check_environment
 from agents.run.cli import Parser, flag_overrides, path_arg
 from agents.run.lock import RunBusyError, run_lock
 from agents.run.session import check_config, check_setup, other_run, stop_on_signals
@@ -99,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
                         metavar="KEY=VALUE", help="override any config field, e.g. model.deter=512")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
+    check_environment()
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ConfigError(f"--out {args.out} is not a directory")
     # An option and a --set of its key that disagree are an error, not a silent choice.

@@ -13,7 +13,9 @@ import time
 import warnings
 from pathlib import Path
 
-from agents.run import Parser
+from agents.config import ConfigError
+from agents.run import Parser, path_arg
+from study.grid import get_study
 from study.specs import STUDIES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -22,8 +24,10 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m study.report", description=__doc__)
     p.add_argument("study", help=f"one of: {', '.join(STUDIES)}")
-    p.add_argument("--results", default="results", help="results directory (default: results)")
-    p.add_argument("--out", help="output directory (default: RESULTS/reports/STUDY)")
+    p.add_argument("--results", default="results", type=path_arg("a results directory"),
+                   help="results directory (default: results)")
+    p.add_argument("--out", type=path_arg("an output directory"),
+                   help="output directory (default: RESULTS/reports/STUDY)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
@@ -92,9 +96,10 @@ def pm_errors() -> type[Exception]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.study not in STUDIES:
-        print(f"error: unknown study {args.study!r} (choose from {', '.join(STUDIES)})",
-              file=sys.stderr)
+    try:
+        get_study(args.study)  # the message study.run and study.status give
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.reps < 100:
         print(f"error: --reps must be at least 100 (got {args.reps})", file=sys.stderr)

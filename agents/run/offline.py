@@ -30,6 +30,7 @@ import torch
 from agents.config import Config
 from agents.data import experts
 from agents.data.replay import Episode, Replay, batches_by_length
+from agents.envs.variables import DATASETS_ENV
 from agents.files import atomic_write_text
 from agents.nets.latent import preprocess
 from agents.run import checkpoint
@@ -47,7 +48,7 @@ class Progress:
 
 def datasets_root(out: Path) -> Path:
     """Cached datasets live beside the runs (results/datasets/), or in $HD_DATASETS."""
-    return Path(os.environ.get("HD_DATASETS", Path(out).resolve().parent / "datasets"))
+    return Path(os.environ.get(DATASETS_ENV, Path(out).resolve().parent / "datasets"))
 
 
 def snapshot_path(run_dir: str | Path, updates: int) -> Path:

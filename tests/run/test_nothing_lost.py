@@ -250,3 +250,14 @@ def test_a_damaged_config_without_a_checkpoint_is_refused_in_one_line(offline_do
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "config.json is damaged" in lines[0] and "delete" in lines[0]
     assert (run / "metrics.jsonl").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_a_finished_runs_command_says_so_in_one_line(offline_done, tmp_path):
+    shutil.copytree(offline_done, tmp_path, dirs_exist_ok=True)
+    run = tmp_path / "run"
+    proc = train_cli(run, TASK, OFFLINE, datasets=tmp_path / "datasets")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"{run}: done at step 6: nothing to do (--retrain trains it again, keeping the old "
+        "record aside)"]
