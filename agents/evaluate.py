@@ -35,6 +35,7 @@ from pathlib import Path
 from agents.config import Config, ConfigError, apply_overrides, config_from_dict, identity, validate
 from agents.envs.variables import check_environment
 from agents.run.cli import Parser, path_arg, positive_int
+from agents.run.session import quiet_teardown, stop_on_signals
 
 
 def load_config(run: Path, overrides: list[str]) -> tuple[Config, Config]:
@@ -228,6 +229,9 @@ def summary_line(s: dict) -> str:
     return line + f"; logged at step {s['step']}: {said} ({verdict})"
 
 
+INTERRUPTED = "interrupted; nothing written (the table is written whole, at the end)"
+
+
 def main(argv: list[str] | None = None) -> int:
     from agents.envs.parallel import EnvWorkerError
     from agents.run.lock import RunBusyError
@@ -248,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="KEY=VALUE", help="override a config field, e.g. "
                         "train.device=cpu or env.num_envs=4")
     args = parser.parse_args(argv)
+    stop_on_signals()  # SIGTERM as Ctrl-C
     try:
         check_environment()
         summary = evaluate(args.run, args.checkpoint, args.episodes, args.out, args.overrides,
@@ -259,11 +264,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 75 if isinstance(exc, RunBusyError) else 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        quiet_teardown()
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     print(summary_line(summary))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # while Python loads the modules
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)

@@ -23,7 +23,13 @@ from agents.config import Config, ConfigError, make_config
 from agents.envs.variables import check_environment
 from agents.run.cli import Parser, flag_overrides, path_arg
 from agents.run.lock import RunBusyError, run_lock
-from agents.run.session import check_config, check_setup, other_run, stop_on_signals
+from agents.run.session import (
+    check_config,
+    check_setup,
+    other_run,
+    quiet_teardown,
+    stop_on_signals,
+)
 from agents.run.status import describe, end_recorded, finished_step, has_checkpoint, keep_done
 
 # What --retrain leaves in place: the run's identity and history, not its results.
@@ -127,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 75  # EX_TEMPFAIL, as the local executor's busy runs
     except KeyboardInterrupt:
+        quiet_teardown()
         print(f"interrupted; resume with the same command ({args.out})", file=sys.stderr)
         return 130
     except Exception as exc:  # one line; status.json says failed and why

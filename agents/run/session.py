@@ -129,6 +129,12 @@ def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
         pass
 
 
+def quiet_teardown() -> None:
+    """After Ctrl-C: objects cut short while being built (a MuJoCo renderer, say) fail in
+    their __del__ as the process exits; drop that noise, so the interrupt stays one line."""
+    sys.unraisablehook = lambda unraisable: None
+
+
 def stop_on_signals() -> None:
     """SIGINT and SIGTERM (Ctrl-C, `kill`, the local executor stopping) stop a run as one
     KeyboardInterrupt: its status says interrupted and it resumes from its last checkpoint.
