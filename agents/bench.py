@@ -40,8 +40,8 @@ import torch
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
-from agents.run.cli import Parser, positive_int
-from agents.run.session import resolve_device
+from agents.run.cli import Parser, path_arg, positive_int
+from agents.run.session import quiet_teardown, resolve_device, stop_on_signals
 from agents.update.graphs import WARMUP
 
 ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent",
@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="env counts of the act row")
     parser.add_argument("--concurrent", type=positive_int, default=2,
                         help="runs at once in the concurrent row")
-    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--json", type=path_arg("a file"),
+                        help="also write the figures to this file")
     args = parser.parse_args(argv)
     from agents.config import ConfigError
 
@@ -287,6 +288,20 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(args.json, "--json")
     except ConfigError as exc:
         parser.exit(2, f"error: {exc}\n")
+    stop_on_signals()  # SIGTERM as Ctrl-C
+    try:
+        return run_rows(args, cfg, device)
+    except KeyboardInterrupt:
+        quiet_teardown()
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+
+
+INTERRUPTED = "interrupted; no --json written (it is written whole, after the last row)"
+
+
+def run_rows(args: argparse.Namespace, cfg, device) -> int:
+    """Every row asked for, printed as it is measured; then the --json file, atomically."""
     header = {"date": time.strftime("%Y-%m-%d"),
               "machine": platform.processor() or platform.machine(),
               "device": str(device),
@@ -312,9 +327,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['row']:<13} {r['shape']:<60} {figures}", flush=True)
         rows += new
     if args.json:
+        from agents.files import atomic_write_text
+
         try:
-            with open(args.json, "w") as f:
-                json.dump({**header, "rows": rows}, f, indent=2)
+            atomic_write_text(args.json, json.dumps({**header, "rows": rows}, indent=2))
         except OSError as exc:  # e.g. the disk filled up meanwhile: one line, exit 1
             print(f"error: cannot write --json {args.json}: {exc.strerror or exc}",
                   file=sys.stderr)
@@ -344,4 +360,8 @@ def check_output_file(path: str, option: str) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # while torch and the simulators load
+        print(INTERRUPTED, file=sys.stderr)
+        raise SystemExit(130) from None

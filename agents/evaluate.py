@@ -26,13 +26,16 @@ run) is one line on stderr and exit 2, with nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
 from pathlib import Path
 
 from agents.config import Config, ConfigError, apply_overrides, config_from_dict, identity, validate
-from agents.run.cli import Parser, positive_int
+from agents.envs.variables import check_environment
+from agents.run.cli import Parser, path_arg, positive_int
+from agents.run.session import quiet_teardown, stop_on_signals
 
 
 def load_config(run: Path, overrides: list[str]) -> tuple[Config, Config]:
@@ -114,6 +117,21 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
              out: str | Path | None = None, overrides: list[str] | None = None,
              video: bool = False) -> dict:
     """Evaluate a checkpoint of `run`; returns the summary (also written beside the CSV)."""
+    from agents.run.lock import run_lock
+
+    run = Path(run)
+    base, cfg = load_config(run, list(overrides or []))
+    path, state = load_checkpoint(run, which, base)
+    out = Path(out) if out is not None else run / "evaluate"
+    # Writing into the run: one writer per run (RunBusyError while a trainer holds it).
+    inside = out.absolute().is_relative_to(run.absolute())
+    with run_lock(run) if inside else contextlib.nullcontext():
+        return _evaluate(run, cfg, base, path, state, count=episodes or cfg.train.eval_episodes,
+                         out=out, overrides=overrides, video=video)
+
+
+def _evaluate(run: Path, cfg: Config, base: Config, path: Path, state: dict, count: int,
+              out: Path, overrides: list[str] | None, video: bool) -> dict:
     import numpy as np
     import pandas as pd
     import torch
@@ -124,19 +142,14 @@ def evaluate(run: str | Path, which: str = "latest", episodes: int | None = None
     from agents.files import atomic_write_text
     from agents.run.session import resolve_device, set_threads
 
-    run = Path(run)
-    base, cfg = load_config(run, list(overrides or []))
-    path, state = load_checkpoint(run, which, base)
     step = int(state["progress"]["step"])
     logged = logged_eval(run, step)
     first, random, recorded = plan(base, state, logged)
-    count = episodes or cfg.train.eval_episodes
     device = cfg.train.device
     if device == "auto" and recorded and random.get("device") in ("cpu", "cuda") and (
             random["device"] == "cpu" or torch.cuda.is_available()):
         device = random["device"]  # where the run evaluated: its random stream
     device = resolve_device(device)
-    out = Path(out) if out is not None else run / "evaluate"
 
     set_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
@@ -216,38 +229,51 @@ def summary_line(s: dict) -> str:
     return line + f"; logged at step {s['step']}: {said} ({verdict})"
 
 
+INTERRUPTED = "interrupted; nothing written (the table is written whole, at the end)"
+
+
 def main(argv: list[str] | None = None) -> int:
     from agents.envs.parallel import EnvWorkerError
+    from agents.run.lock import RunBusyError
 
     parser = Parser(prog="python -m agents.evaluate", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", metavar="RUN_DIR", help="a training run's directory")
+    parser.add_argument("run", metavar="RUN_DIR", type=path_arg("a run directory"),
+                        help="a training run's directory")
     parser.add_argument("--checkpoint", default="latest",
                         help="latest (RUN_DIR/ckpt.pt, default) or a checkpoint file's path")
     parser.add_argument("--episodes", type=positive_int,
                         help="evaluation episodes (default: the run's train.eval_episodes)")
     parser.add_argument("--video", action="store_true", help="also write the first "
                         "episode's video and the world model's open loop on it (OUT/videos/)")
-    parser.add_argument("--out", help="where the table goes (default: RUN_DIR/evaluate/)")
+    parser.add_argument("--out", type=path_arg("a directory"),
+                        help="where the table goes (default: RUN_DIR/evaluate/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config field, e.g. "
                         "train.device=cpu or env.num_envs=4")
     args = parser.parse_args(argv)
+    stop_on_signals()  # SIGTERM as Ctrl-C
     try:
+        check_environment()
         summary = evaluate(args.run, args.checkpoint, args.episodes, args.out, args.overrides,
                            args.video)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except EnvWorkerError as exc:
+    except (EnvWorkerError, RunBusyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 75 if isinstance(exc, RunBusyError) else 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        quiet_teardown()
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     print(summary_line(summary))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # while Python loads the modules
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)

@@ -5,32 +5,85 @@ diagnostics, agents/run/offline.py), resumable:
         --preset quick --out runs/lever-harmony-0 [--set weighting.w_r=100 ...]
 
 DIR receives config.json, metrics.jsonl (tidy rows), status.json, ckpt.pt and replay/.
-Starting the same command again resumes from the last checkpoint; a finished run does nothing.
+Starting the same command again resumes from the last checkpoint; a finished run does nothing
+and says so (`--retrain` trains it again from scratch, the old record kept in DIR/aside/).
+One process writes a run at a time: a second command on the same DIR is refused in one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 from agents.config import Config, ConfigError, make_config
-from agents.run.cli import Parser, flag_overrides
-from agents.run.session import stop_on_signals
-from agents.run.status import describe
-from agents.update.dreamer import NonFiniteLossError
+from agents.envs.variables import check_environment
+from agents.run.cli import Parser, flag_overrides, path_arg
+from agents.run.lock import RunBusyError, run_lock
+from agents.run.session import (
+    check_config,
+    check_setup,
+    other_run,
+    quiet_teardown,
+    stop_on_signals,
+)
+from agents.run.status import describe, end_recorded, finished_step, has_checkpoint, keep_done
+
+# What --retrain leaves in place: the run's identity and history, not its results.
+KEPT_ON_RETRAIN = ("config.json", "provenance.json", "log.txt", ".lock", "aside")
 
 
-def train(cfg: Config, out: str | Path, progress_bar: bool = True) -> dict[str, float]:
-    """Run (or resume) one training run to completion; returns the last evaluation."""
-    if cfg.train.mode == "offline":
-        from agents.run.offline import OfflineTrainer
+def total_steps(cfg: Config) -> int:
+    """The step a finished run's rows reach: env steps online, updates offline."""
+    return cfg.offline.updates if cfg.train.mode == "offline" else cfg.train.steps
 
-        return OfflineTrainer(cfg, out, progress_bar).run()
-    from agents.run.loop import Trainer
 
-    return Trainer(cfg, out, progress_bar).run()
+def set_aside(out: Path) -> Path | None:
+    """Move a run's record (rows, status, checkpoints, replay, videos...) into
+    OUT/aside/<UTC time>/ so it trains again from scratch; returns where, or None if empty."""
+    moving = [p for p in out.iterdir() if p.name not in KEPT_ON_RETRAIN]
+    if not moving:
+        return None
+    aside = out / "aside" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside.mkdir(parents=True, exist_ok=True)
+    for path in moving:
+        os.replace(path, aside / path.name)
+    return aside
+
+
+def train(cfg: Config, out: str | Path, progress_bar: bool = True,
+          retrain: bool = False) -> dict[str, float]:
+    """Run (or resume) one training run to completion; returns the last evaluation. A run
+    whose record says it finished is left as it is (one line; `retrain` sets its record
+    aside and trains it again). Holds the run's lock (RunBusyError if another process does);
+    any exception once the run is "running" leaves it failed or interrupted, with why."""
+    out = Path(out)
+    check_setup(cfg)  # before anything is written
+    if other_run(out, cfg):
+        check_config(out, cfg)  # raises its one line
+    with run_lock(out):
+        check_config(out, cfg)
+        if retrain:
+            aside = set_aside(out)
+            if aside is not None:
+                print(f"{out}: retraining from scratch; the old record is in {aside}",
+                      file=sys.stderr)
+        elif (step := finished_step(out, total_steps(cfg))) is not None:
+            gone = "" if has_checkpoint(out) else "; checkpoints deleted"
+            print(f"{out}: done at step {step}{gone}: nothing to do (--retrain trains it "
+                  "again, keeping the old record aside)", file=sys.stderr)
+            return keep_done(out, step)
+        with end_recorded(out):
+            if cfg.train.mode == "offline":
+                from agents.run.offline import OfflineTrainer
+
+                return OfflineTrainer(cfg, out, progress_bar).run()
+            from agents.run.loop import Trainer
+
+            return Trainer(cfg, out, progress_bar).run()
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespace]:
@@ -45,13 +98,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
                         "dreamerv3); the same as --set model.agent=...")
     parser.add_argument("--seed", type=int, help="0 by default; the same as --set train.seed")
     parser.add_argument("--preset", default="quick", help="smoke, quick or paper")
-    parser.add_argument("--out", required=True, help="run directory (resumes if it exists)")
+    parser.add_argument("--out", required=True, type=path_arg("a run directory"),
+                        help="run directory (resumes if it exists)")
+    parser.add_argument("--retrain", action="store_true", help="train a finished run again "
+                        "from scratch; its old record is moved to OUT/aside/<time>/")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override any config field, e.g. model.deter=512")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
-    if not args.out.strip():
-        raise ConfigError("--out must name a run directory")
+    check_environment()
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is not a directory")
     # An option and a --set of its key that disagree are an error, not a silent choice.
     overrides = [*flag_overrides({"model.agent": ("--agent", args.agent),
                                   "weighting.name": ("--weighting", args.weighting),
@@ -61,29 +118,33 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
 
 
 def main(argv: list[str] | None = None) -> int:
-    from agents.envs.parallel import EnvWorkerError
-
     try:
-        cfg, args = parse_args(argv)
+        cfg, args = parse_args(argv)  # before torch or a simulator is imported
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stop_on_signals()
     try:
-        result = train(cfg, args.out, progress_bar=not args.no_progress)
+        result = train(cfg, args.out, progress_bar=not args.no_progress, retrain=args.retrain)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (NonFiniteLossError, EnvWorkerError) as exc:
-        print(f"error: {exc}; last good checkpoint kept in {args.out}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # a full disk, a vanished mount: one line, the checkpoint is kept
-        print(f"error: {describe(exc)}; last good checkpoint kept in {args.out}",
-              file=sys.stderr)
-        return 1
+    except RunBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL, as the local executor's busy runs
     except KeyboardInterrupt:
+        quiet_teardown()
         print(f"interrupted; resume with the same command ({args.out})", file=sys.stderr)
         return 130
+    except Exception as exc:  # one line; status.json says failed and why
+        from agents.envs.parallel import EnvWorkerError
+        from agents.update.dreamer import NonFiniteLossError
+
+        text = str(exc) if isinstance(exc, NonFiniteLossError | EnvWorkerError) else describe(exc)
+        kept = (f"; last good checkpoint kept in {args.out}" if has_checkpoint(Path(args.out))
+                else "")
+        print(f"error: {text}{kept}", file=sys.stderr)
+        return 1
     print(json.dumps({"out": str(args.out), **result}))
     return 0
 

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from agents.run import die_with_parent
+from agents.run import die_with_parent, holder
 from study.grid import Run
 from study.results import read_status, run_dir
 from study.run_one import THREAD_VARS, RunBusyError, RunFinishedError, execute_run
@@ -144,6 +144,15 @@ class Display:
         self.bar.close()
 
 
+def failure(directory: Path) -> str:
+    """Why a run failed, for the console: its status's reason, else its log's last line."""
+    from study.liveness import last_log_line
+
+    status = read_status(directory) or {}
+    reason = status.get("error") if status.get("state") == "failed" else None
+    return reason or last_log_line(directory / "log.txt") or f"see {directory / 'log.txt'}"
+
+
 def _stop(procs: dict[str, mp.Process]) -> None:
     """Ask every run to stop (SIGTERM: it records "interrupted"), then kill stragglers."""
     for proc in procs.values():
@@ -209,14 +218,14 @@ def run_local(runs: list[Run], results: Path, workers: int, progress: bool = Tru
                     display.finished(None)
                 elif proc.exitcode == EXIT_BUSY:
                     outcome["elsewhere"] += 1
-                    display.finished(f"skipped {name}: another process is training it")
+                    who = holder(run_dir(results, run))
+                    display.finished(f"skipped {name}: {who} is training it")
                 elif proc.exitcode == EXIT_FINISHED:
                     outcome["elsewhere"] += 1
                     display.finished(f"skipped {name}: another process finished it")
                 elif proc.exitcode == 1:
                     outcome["failed"] += 1
-                    detail = (read_status(run_dir(results, run)) or {}).get("error", "")
-                    display.finished(f"failed {name}: {detail}")
+                    display.finished(f"failed {name}: {failure(run_dir(results, run))}")
                 else:
                     outcome["interrupted"] += 1
                     how = _record_death(run, results, proc)

@@ -8,12 +8,16 @@ and PDF under figures/.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import time
 import warnings
 from pathlib import Path
 
-from agents.run import Parser
+from agents.config import ConfigError
+from agents.run import Parser, path_arg, stop_on_signals
+from study.grid import get_study
 from study.specs import STUDIES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -22,8 +26,10 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m study.report", description=__doc__)
     p.add_argument("study", help=f"one of: {', '.join(STUDIES)}")
-    p.add_argument("--results", default="results", help="results directory (default: results)")
-    p.add_argument("--out", help="output directory (default: RESULTS/reports/STUDY)")
+    p.add_argument("--results", default="results", type=path_arg("a results directory"),
+                   help="results directory (default: results)")
+    p.add_argument("--out", type=path_arg("an output directory"),
+                   help="output directory (default: RESULTS/reports/STUDY)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
@@ -65,23 +71,45 @@ def to_html(notebook: Path, title: str | None = None) -> Path:
     return html
 
 
+def staging(out: Path) -> Path:
+    """Where a report is written before it replaces the one in `out`: beside it, hidden."""
+    return out.with_name(f".{out.name}.partial-{os.getpid()}")
+
+
 def report(study: str, results: Path, out: Path, reps: int = 2000,
            progress: bool = True) -> list[Path]:
-    """Execute the notebook; returns the files written (notebook, HTML, figures)."""
+    """Execute the notebook; returns the files written (notebook, HTML, figures). The report
+    is made in a staging folder and moved into `out` only once whole: a failure or Ctrl-C
+    leaves `out` as it was, and no half-written file (the staging folder is removed)."""
     import papermill as pm
 
-    out.mkdir(parents=True, exist_ok=True)
-    executed = out / f"{study}.ipynb"
-    pm.execute_notebook(
-        str(NOTEBOOKS / f"{study}.ipynb"), str(executed), kernel_name="python3",
-        parameters={"results": str(results.resolve()), "study": study,
-                    "out_dir": str(out.resolve()), "reps": reps},
-        cwd=str(NOTEBOOKS.parent), progress_bar=progress,
-        # The kernel's start-up warning about TCP without encryption (a local kernel on
-        # loopback) is noise on the user's terminal; its errors still show.
-        extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    title = f"HarmonyDream study {study}: {STUDIES[study].description.split(':')[0]}"
-    return [executed, to_html(executed, title), *sorted((out / "figures").glob("*.*"))]
+    stage = staging(out)
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    executed = stage / f"{study}.ipynb"
+    try:
+        pm.execute_notebook(
+            str(NOTEBOOKS / f"{study}.ipynb"), str(executed), kernel_name="python3",
+            parameters={"results": str(results.resolve()), "study": study,
+                        "out_dir": str(stage.resolve()), "reps": reps},
+            cwd=str(NOTEBOOKS.parent), progress_bar=progress,
+            # The kernel's own log is noise on the user's terminal: its start-up warning about
+            # TCP without encryption (a local kernel on loopback), and its socket errors when
+            # Ctrl-C shuts it down mid-cell. A cell's error still shows (papermill raises it).
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        # The notebook names the folder it wrote to: the report's own, once moved.
+        executed.write_text(executed.read_text().replace(str(stage.resolve()),
+                                                         str(out.resolve())))
+        title = f"HarmonyDream study {study}: {STUDIES[study].description.split(':')[0]}"
+        to_html(executed, title)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(out / "figures", ignore_errors=True)
+        for path in sorted(stage.iterdir()):
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [out / executed.name, out / f"{study}.html",
+            *sorted((out / "figures").glob("*.*"))]
 
 
 def pm_errors() -> type[Exception]:
@@ -90,11 +118,15 @@ def pm_errors() -> type[Exception]:
     return PapermillExecutionError
 
 
+INTERRUPTED = "interrupted; no report written (any earlier one is left as it was)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.study not in STUDIES:
-        print(f"error: unknown study {args.study!r} (choose from {', '.join(STUDIES)})",
-              file=sys.stderr)
+    try:
+        get_study(args.study)  # the message study.run and study.status give
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.reps < 100:
         print(f"error: --reps must be at least 100 (got {args.reps})", file=sys.stderr)
@@ -119,11 +151,18 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     start = time.time()
+    stop_on_signals()  # SIGTERM as Ctrl-C
     try:
         files = report(args.study, results, out, args.reps, not args.no_progress)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     except pm_errors() as exc:
+        if exc.ename == "KeyboardInterrupt":  # the kernel was interrupted (Ctrl-C reaches it)
+            print(INTERRUPTED, file=sys.stderr)
+            return 130
         print(f"error: report notebook failed in cell {exc.exec_count}: {exc.ename}: "
-              f"{exc.evalue} (executed part in {out / (args.study + '.ipynb')})", file=sys.stderr)
+              f"{exc.evalue} (nothing written to {out})", file=sys.stderr)
         return 1
     print(f"{args.study}: report in {out} ({time.time() - start:.0f} s)")
     for path in files:
@@ -132,4 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before the report started (imports, checking the results)
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)

@@ -34,13 +34,21 @@ def run_dir(results: Path, run: Run) -> Path:
 
 
 def read_status(directory: Path) -> dict | None:
+    """status.json, checked for the fields its readers use: a damaged one (not JSON, not an
+    object, a field of the wrong type) reads as pending with the reason, never a traceback."""
     path = Path(directory) / "status.json"
     try:
-        return json.loads(path.read_text())
+        status = json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
         return {"state": "pending", "error": "unreadable status.json"}
+    types = {"state": str, "error": str, "slurm_job_id": str, "host": str, "pid": int,
+             "step": int}
+    if not isinstance(status, dict) or status.get("state") not in STATES or any(
+            k in status and not isinstance(status[k], t) for k, t in types.items()):
+        return {"state": "pending", "error": "damaged status.json"}
+    return status
 
 
 def run_states(directories: list[Path]) -> list[RunState]:
@@ -212,6 +220,22 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def read_provenance(path: Path) -> dict:
+    """provenance.json's earlier record; a damaged one is rebuilt from now on (one line),
+    never a reason to stop the run."""
+    try:
+        previous = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        previous = exc
+    if isinstance(previous, dict) and isinstance(previous.get("git_commits", []), list):
+        return previous
+    print(f"warning: {path} was damaged; rebuilt (its earlier start time and commits are "
+          "lost)", file=sys.stderr)
+    return {}
+
+
 def write_provenance(directory: Path, run: Run, **extra) -> None:
     versions = {}
     for pkg in PACKAGES:
@@ -220,10 +244,10 @@ def write_provenance(directory: Path, run: Run, **extra) -> None:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     path = Path(directory) / "provenance.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous = read_provenance(path)
     # The code a run executes is the checkout at each (re)start, not at its end: commits are
     # recorded when a process starts the run, the first as `git_commit`.
-    commits = previous.get("git_commits", [])
+    commits = [c for c in previous.get("git_commits", []) if isinstance(c, str)]
     if "end_time" not in extra and (now := _git_commit()) not in commits:
         commits = [*commits, now]
     record = {"run_id": run.id, "study": run.study, "label": run.label,

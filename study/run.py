@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from agents.config import PRESETS, ConfigError
-from agents.run import Parser, positive_int, stop_on_signals
+from agents.envs import check_environment
+from agents.run import Parser, path_arg, positive_int, stop_on_signals
 from study.grid import expand
 from study.local import usable_cores
 from study.results import run_dir, run_states, write_study_index
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-only", action="store_true",
                    help="record the grid in the study index (results/studies/STUDY.json) and "
                         "exit, running nothing: rebuilds a damaged index")
-    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--results", default="results", type=path_arg("a results directory"),
+                   help="results directory (default: results)")
     p.add_argument("--no-progress", action="store_true")
     s = p.add_argument_group("slurm executor")
     s.add_argument("--wait", action="store_true", help="wait for the jobs and report them")
@@ -140,6 +142,7 @@ def check_results_path(results: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_environment()  # what the runs will read, before any of them starts
         if args.executor not in ("local", "slurm"):
             raise ConfigError(f"unknown executor {args.executor!r}; choose local or slurm")
         slurm_options = slurm_options_from(args) if args.executor == "slurm" else {}

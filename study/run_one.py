@@ -2,45 +2,27 @@
 
 Studies share runs (equal configs are one run), so two `study.run` commands started at once
 may both want the same run. A lock file in the run directory (flock) lets only one process
-train it; the other is told so and leaves the run alone. The run's state is read again once
-the lock is held: a run another process finished meanwhile is not started again (its status
-would say "running" for a moment, and the report would count it twice), and a run whose
-checkpoint says done gets its lost or damaged status.json back without training.
+train it; the other is told so (with the holder's pid and host) and leaves the run alone; it
+is the lock agents.train and agents.evaluate take (agents/run/lock.py). The run's state is
+read again once the lock is held: a run another process finished meanwhile is not started
+again (its status would say "running" for a moment, and the report would count it twice),
+and a run whose checkpoint says done gets its lost or damaged status.json back without
+training.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from agents.run import RunBusyError, RunFinishedError, run_lock
 from study.grid import Run
 from study.results import run_dir, run_state, write_provenance
 
+__all__ = ["THREAD_VARS", "RunBusyError", "RunFinishedError", "execute_run"]
+
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-class RunBusyError(RuntimeError):
-    """Another process holds this run; nothing was started or written."""
-
-
-class RunFinishedError(RunBusyError):
-    """Another process finished this run after this command planned it; nothing was written."""
-
-
-@contextmanager
-def run_lock(directory: Path) -> Iterator[None]:
-    """Hold the run's lock for the block, or raise RunBusyError at once."""
-    with open(directory / ".lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunBusyError(f"run {directory.name} is being trained by another process; "
-                               "left to it") from None
-        yield
 
 
 def execute_run(run: Run, results: str, threads: int) -> dict:

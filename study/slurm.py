@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agents.run import holder
 from study.grid import Run
 from study.results import run_dir, run_state
 from study.run_one import RunFinishedError, execute_run
@@ -63,7 +64,8 @@ def run_slurm(runs: list[Run], results: Path, options: dict, wait: bool,
         except Exception as exc:  # submitit: FailedJobError, UncompletedJobError
             if "RunBusyError" in str(exc):  # another process trains it: not a failure
                 outcome["elsewhere"] += 1
-                print(f"skipped {j.job_id} ({run.id}): another process is training it")
+                who = holder(run_dir(Path(results), run))
+                print(f"skipped {j.job_id} ({run.id}): {who} is training it")
                 continue
             outcome["failed"] += 1
             # The run's own status names the error; submitit's message ends with a log path.

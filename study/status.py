@@ -12,15 +12,22 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from agents.run import Parser, read_status, repair
+from agents.config import ConfigError
+from agents.run import Parser, path_arg, read_status, repair
+from study.grid import get_study
 from study.results import STATES, StudyIndexError, read_study_index, run_states
 
 
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m study.status", description=__doc__)
     p.add_argument("study")
-    p.add_argument("--results", default="results")
+    p.add_argument("--results", default="results", type=path_arg("a results directory"))
     args = p.parse_args(argv)
+    try:
+        get_study(args.study)  # the message study.run and study.report give
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         rows = read_study_index(Path(args.results), args.study)["runs"]
     except FileNotFoundError:

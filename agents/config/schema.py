@@ -112,6 +112,12 @@ class BehaviourConfig:
     slowreg: float = 1.0
 
 
+# The loss weightings (agents/weighting.py builds each), named here so a config is checked
+# without importing torch.
+WEIGHTING_NAMES = ("fixed", "reward_only", "observation_only", "harmony", "harmony_unrectified",
+                   "harmony_fixed_dyn", "uncertainty")
+
+
 @dataclass
 class WeightingConfig:
     """Parameters of the loss weighting; which ones apply depends on `name`."""

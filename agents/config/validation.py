@@ -13,6 +13,7 @@ from agents.config.schema import (
     LOG_OUTPUTS,
     PRECISIONS,
     SUITES,
+    WEIGHTING_NAMES,
     Config,
     ConfigError,
 )
@@ -57,8 +58,6 @@ def suite_of(task: str) -> str:
 
 
 def validate(cfg: Config) -> None:
-    from agents.weighting import WEIGHTINGS  # local: avoid a torch import for config-only users
-
     def need(cond: bool, msg: str) -> None:
         if not cond:
             raise ConfigError(msg)
@@ -99,9 +98,9 @@ def validate(cfg: Config) -> None:
     need(cfg.model.bins >= 3 and cfg.model.bins % 2 == 1, "model.bins must be odd and >= 3")
     need(cfg.model.init in INIT_SCHEMES,
          f"model.init must be one of {', '.join(INIT_SCHEMES)}")
-    need(cfg.weighting.name in WEIGHTINGS,
-         f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTINGS)}"
-         f"{did_you_mean(cfg.weighting.name, WEIGHTINGS)}")
+    need(cfg.weighting.name in WEIGHTING_NAMES,
+         f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTING_NAMES)}"
+         f"{did_you_mean(cfg.weighting.name, WEIGHTING_NAMES)}")
     for name in ("w_o", "w_r", "w_d"):
         need(getattr(cfg.weighting, name) >= 0, f"weighting.{name} must be >= 0")
     positive = {

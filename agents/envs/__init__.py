@@ -19,4 +19,5 @@ from agents.envs.suites import (  # noqa: F401  (first: sets MUJOCO_GL before mu
     model_cameras,
 )
 from agents.envs.atari import ATARI100K  # noqa: F401  (numpy only; ale-py loads on use)
+from agents.envs.variables import check_environment  # noqa: F401
 # isort: on

@@ -40,7 +40,21 @@ def _registry():
 
 
 def check_game(game: str) -> None:
-    if ale_id(game) not in _registry().registry:
+    """UnknownTaskError for a game ALE lacks, found from its ROM files without importing
+    ale_py (bad input is refused before ALE loads); its registry where they are not found."""
+    import importlib.util
+    from pathlib import Path
+
+    if game in ATARI100K:
+        return
+    spec = importlib.util.find_spec("ale_py")
+    roms = Path(next(iter(spec.submodule_search_locations))) / "roms" if spec else None
+    if roms is not None and roms.is_dir():
+        rom = "jamesbond" if game == "james_bond" else game
+        known = (roms / f"{rom}.bin").is_file()
+    else:
+        known = ale_id(game) in _registry().registry
+    if not known:
         raise UnknownTaskError(f"unknown Atari game {game!r} (e.g. pong, ms_pacman, breakout)")
 
 

@@ -35,9 +35,9 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from agents.envs.base import Obs, UnknownTaskError
+from agents.envs.variables import VIDEOS_ENV  # the video folder when a task gives no src=
 
 SOURCES = ("synthetic", "video", "color", "noise")
-VIDEOS_ENV = "HD_DISTRACTOR_VIDEOS"  # the video folder when a task gives no src=
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".gif")
 
 # The official suite's model changes (facts from its local_dm_control_suite, not its files):

@@ -75,8 +75,28 @@ def configure_rendering(model: Any, size: int, quality: str) -> None:
         model.vis.quality.numstacks = 8
 
 
+@functools.cache
 def metaworld_task_names() -> list[str]:
-    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+    """Meta-world's v3 task names, read from its env_dict.py's list without importing it
+    (that loads MuJoCo): a misspelt task is refused before a simulator loads."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("metaworld")
+    if spec is not None and spec.submodule_search_locations:
+        source = Path(list(spec.submodule_search_locations)[0]) / "env_dict.py"
+        try:
+            tree = ast.parse(source.read_text())
+        except (OSError, SyntaxError):
+            tree = ast.Module(body=[], type_ignores=[])
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                    getattr(t, "id", None) == "ALL_V3_ENVIRONMENTS" for t in node.targets):
+                names = [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)
+                         and isinstance(c.value, str) and c.value.endswith("-v3")]
+                if names:
+                    return sorted(n.removesuffix("-v3") for n in names)
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS  # its layout changed: ask it
 
     return sorted(name.removesuffix("-v3") for name in ALL_V3_ENVIRONMENTS)
 
@@ -349,10 +369,15 @@ def model_cameras(task: str) -> tuple[str, ...] | None:
     suite, _, name = task.partition("/")
     try:
         if suite == "metaworld":
-            from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+            if name not in metaworld_task_names():
+                return None
+            # Every Meta-world model takes its cameras from the one base file it includes:
+            # read there, without importing metaworld (which loads MuJoCo).
+            import importlib.util
 
-            # model_name is a property that only joins paths: read it without an instance.
-            path = Path(ALL_V3_ENVIRONMENTS[f"{name}-v3"].model_name.fget(None))
+            spec = importlib.util.find_spec("metaworld")
+            root = Path(next(iter(spec.submodule_search_locations)))
+            path = root / "assets" / "objects" / "assets" / "xyz_base.xml"
             return tuple(_xml_cameras(path, path.parent))
         if suite in ("dmc", "dmc_distracted", "dmc_remastered"):
             name = name.partition("?")[0]

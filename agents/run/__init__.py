@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from agents.run.cli import Parser, positive_int
+from agents.run.cli import Parser, path_arg, positive_int
+from agents.run.lock import RunBusyError, RunFinishedError, holder, run_lock
 from agents.run.logger import parse_row
 from agents.run.session import die_with_parent, resolve_device, stop_on_signals
 from agents.run.status import describe, last_eval, read_status, repair, write_status
@@ -21,7 +22,8 @@ _TORCH_BOUND = {
     "heldout_metrics": ("agents.run.offline", "heldout_metrics"),
 }
 
-__all__ = ["Parser", "positive_int", "parse_row", "die_with_parent", "resolve_device",
+__all__ = ["Parser", "path_arg", "positive_int", "RunBusyError", "RunFinishedError", "holder",
+           "run_lock", "parse_row", "die_with_parent", "resolve_device",
            "stop_on_signals", "describe", "last_eval", "read_status", "repair", "write_status",
            *_TORCH_BOUND]
 

@@ -28,6 +28,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def path_arg(what: str):
+    """argparse type for a path option: the same refusal of an empty path (an unset shell
+    variable) in every command, rather than the working directory by accident."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"must name {what}, got an empty path")
+        return text
+
+    parse.__name__ = "path"  # argparse names the type in its message
+    return parse
+
+
 def flag_overrides(flags: dict[str, tuple[str, object]], overrides: list[str]) -> list[str]:
     """`key=value` overrides for the options that stand for a config key (`--agent` for
     model.agent: {"model.agent": ("--agent", value or None)}), to go before the `--set` ones.

@@ -96,6 +96,12 @@ class MetricsLogger:
                 cut = offset
         return cut
 
+    def has_row(self, step: int, split: str) -> bool:
+        """Whether the file holds a whole row of `split` at `step`."""
+        with open(self.path, "rb") as f:
+            return any(row is not None and row["step"] == step and row["split"] == split
+                       for row in map(parse_row, f))
+
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
         row = {"step": int(step), "split": split}
         row.update({k: (None if isinstance(v, float) and not math.isfinite(v) else v)

@@ -8,6 +8,7 @@ pickled. `python -m agents.train` (agents/train.py) is its command line.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,6 +113,26 @@ class Trainer:
         self.p = Progress(**state["progress"])
         self._eval_record = state.get("eval")
         self._resumed_step = self.p.step
+        record = self._eval_record
+        if isinstance(record, dict) and record.get("step") == self.p.step and \
+                not self.logger.has_row(self.p.step, "eval"):
+            self._redo_evaluation(record)
+
+    def _redo_evaluation(self, record: dict) -> None:
+        """The evaluation the checkpoint was taken after, whose row the resume cut (a damaged
+        or torn line): played again from the random state it started from, on the same
+        episodes, so the run's evaluation series has no hole. The run's own random streams
+        are put back after it."""
+        from agents.data.episodes import random_state, set_random_state
+
+        resumed = random_state(self.device)
+        self.agent.refresh_acting()
+        set_random_state(record, self.device)
+        self._last_eval = self._play_evaluation(int(record["first"]))
+        self.logger.write(self.p.step, "eval", self._last_eval)
+        set_random_state(resumed, self.device)
+        print(f"warning: the evaluation at step {self.p.step} was lost from "
+              f"{self.logger.path}; recomputed from the checkpoint", file=sys.stderr)
 
     def save_checkpoint(self) -> None:
 
@@ -283,23 +304,29 @@ class Trainer:
         every = self.cfg.log.video_every
         kept: dict[int, dict] = {}  # the first episode, when this evaluation makes videos
         filmed = every > 0 and (self.p.evals % every == 0 or self.p.step >= cfg.steps)
-        rows = evaluation_episodes(
-            self._eval_pool(), lambda images, state: self._act(images, state, explore=False),
-            cfg.seed, first, cfg.eval_episodes,
-            (lambda i, ep: kept.setdefault(0, ep)) if filmed else None)
-        returns = [row["return"] for row in rows]
-        successes = [row["success"] for row in rows]
-        self._last_eval = {"return": float(np.mean(returns)), "success": float(np.mean(successes)),
-                           "episodes": len(returns)}
-        # Crafter: each achievement's success rate over the evaluation episodes.
-        self._last_eval.update({k: float(np.mean([row[k] for row in rows]))
-                                for k in rows[0] if k.startswith("achievement_")})
+        self._last_eval = self._play_evaluation(
+            first, (lambda i, ep: kept.setdefault(0, ep)) if filmed else None)
         self.logger.write(self.p.step, "eval", self._last_eval)
         if kept:
             self._videos(kept[0])
         self.p.evals += 1
         offset = cfg.eval_offset  # evaluations at offset + k * eval_every
         self.p.next_eval = offset + next_multiple(self.p.step - offset, cfg.eval_every)
+
+    def _play_evaluation(self, first: int, on_episode=None) -> dict[str, float]:
+        """The evaluation episodes from index `first`: mean return, success (and Crafter's
+        achievement rates)."""
+        cfg = self.cfg.train
+        rows = evaluation_episodes(
+            self._eval_pool(), lambda images, state: self._act(images, state, explore=False),
+            cfg.seed, first, cfg.eval_episodes, on_episode)
+        metrics = {"return": float(np.mean([row["return"] for row in rows])),
+                   "success": float(np.mean([row["success"] for row in rows])),
+                   "episodes": len(rows)}
+        # Crafter: each achievement's success rate over the evaluation episodes.
+        metrics.update({k: float(np.mean([row[k] for row in rows]))
+                        for k in rows[0] if k.startswith("achievement_")})
+        return metrics
 
     def _videos(self, episode: dict) -> None:
         """An evaluation episode and the world model's open loop on it (log.video_every)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import torch
 from agents.config import Config
 from agents.data import experts
 from agents.data.replay import Episode, Replay, batches_by_length
+from agents.envs.variables import DATASETS_ENV
 from agents.files import atomic_write_text
 from agents.nets.latent import preprocess
 from agents.run import checkpoint
@@ -46,7 +48,7 @@ class Progress:
 
 def datasets_root(out: Path) -> Path:
     """Cached datasets live beside the runs (results/datasets/), or in $HD_DATASETS."""
-    return Path(os.environ.get("HD_DATASETS", Path(out).resolve().parent / "datasets"))
+    return Path(os.environ.get(DATASETS_ENV, Path(out).resolve().parent / "datasets"))
 
 
 def snapshot_path(run_dir: str | Path, updates: int) -> Path:
@@ -148,6 +150,30 @@ class OfflineTrainer:
         else:
             self.agent.load_checkpoint_state(state["agent"])
             restore_streams(state, self.rng, self.logger, state["progress"]["updates"])
+            if not self.logger.has_row(self.p.updates, "eval"):
+                self._redo_evaluation(state.get("eval"))
+
+    def _heldout(self) -> dict[str, float]:
+        """The world model's held-out metrics now (in eval mode)."""
+        self.agent.wm.eval()
+        metrics = heldout_metrics(self.agent.wm, self.heldout, self.cfg.offline.context,
+                                  self.device, horizon=self.cfg.behaviour.horizon,
+                                  every=self.cfg.offline.horizon_every,
+                                  baseline=self.baseline)
+        self.agent.wm.train()
+        return metrics
+
+    def _redo_evaluation(self, record: dict | None) -> None:
+        """The evaluation the checkpoint was taken after, whose row the resume cut (a damaged
+        or torn line): computed again from the random state it started from (where the
+        checkpoint recorded it), then the run's own random state is put back."""
+        resumed = torch.get_rng_state()
+        if isinstance(record, dict) and record.get("step") == self.p.updates:
+            torch.set_rng_state(record["torch_rng"])
+        self.logger.write(self.p.updates, "eval", self._heldout())
+        torch.set_rng_state(resumed)
+        print(f"warning: the evaluation at update {self.p.updates} was lost from "
+              f"{self.logger.path}; recomputed from the checkpoint", file=sys.stderr)
 
     def _update(self) -> None:
         batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))
@@ -156,12 +182,9 @@ class OfflineTrainer:
 
     def _evaluate_and_checkpoint(self) -> dict[str, float]:
         self.logger.flush_mean(self.p.updates, "train", self.metrics.drain(self.p.updates))
-        self.agent.wm.eval()
-        metrics = heldout_metrics(self.agent.wm, self.heldout, self.cfg.offline.context,
-                                  self.device, horizon=self.cfg.behaviour.horizon,
-                                  every=self.cfg.offline.horizon_every,
-                                  baseline=self.baseline)
-        self.agent.wm.train()
+        # The random state the evaluation starts from: a resume that lost its row redoes it.
+        record = {"step": self.p.updates, "torch_rng": torch.get_rng_state()}
+        metrics = self._heldout()
         self.logger.write(self.p.updates, "eval", metrics)
         self.p.done = self.p.updates >= self.cfg.offline.updates
         self._video()
@@ -173,7 +196,7 @@ class OfflineTrainer:
                         keep_previous=False)
         checkpoint.save(self.out / "ckpt.pt", {
             "agent": agent_state, **stream_state(self.rng, self.logger),
-            "progress": asdict(self.p), "config": self.cfg.to_dict()})
+            "progress": asdict(self.p), "config": self.cfg.to_dict(), "eval": record})
         self.heartbeat(self.p.updates, force=True)
         hold_if_requested()
         return metrics

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,49 @@ def set_threads(threads: int) -> None:
 
 
 def check_config(out: Path, cfg: Config) -> None:
-    """Write config.json, or refuse a directory that holds a run with another config."""
+    """Write config.json, or refuse a directory that holds a run with another config. A
+    damaged config.json is rebuilt from the run's checkpoint where that is this run (one
+    line), else refused in one line that says what to do."""
     path = out / "config.json"
-    if path.exists():
-        theirs = config_from_dict(json.loads(path.read_text()))
-        if identity(theirs) != identity(cfg):
-            raise ConfigError(f"{out} holds a run with a different config; use another --out")
-    else:
+    if not path.exists():
         atomic_write_text(path, cfg.to_json())
+        return
+    try:
+        theirs = config_from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # ConfigError included
+        from agents.run.status import recorded
+
+        saved = recorded(out, "config")
+        if saved is None:
+            raise ConfigError(f"{path} is damaged ({type(exc).__name__}) and no checkpoint "
+                              f"says which run {out} holds; delete {path} to start this run "
+                              "there, or use another --out") from None
+        theirs = config_from_dict(saved)
+        if identity(theirs) == identity(cfg):
+            atomic_write_text(path, theirs.to_json())
+            print(f"warning: {path} was damaged; rebuilt from the run's checkpoint",
+                  file=sys.stderr)
+    if identity(theirs) != identity(cfg):
+        raise ConfigError(f"{out} holds a run with a different config; use another --out")
+
+
+def other_run(out: Path, cfg: Config) -> bool:
+    """Whether `out` holds a run with another config (by a readable config.json): checked
+    before the run's lock is taken, so a refused command writes nothing at all."""
+    try:
+        theirs = config_from_dict(json.loads((out / "config.json").read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False  # none, or damaged: check_config decides, under the lock
+    return identity(theirs) != identity(cfg)
+
+
+def check_setup(cfg: Config) -> None:
+    """What a run needs before it writes anything: its device and the log outputs it asks
+    for (else one ConfigError line)."""
+    from agents.run.outputs import require
+
+    resolve_device(cfg.train.device)
+    require(cfg.log.outputs)
 
 
 def start_run(cfg: Config, out: Path, total: int):
@@ -50,13 +86,15 @@ def start_run(cfg: Config, out: Path, total: int):
     Returns (device, heartbeat for `total` steps)."""
     import torch
 
-    from agents.run.outputs import require
-    from agents.run.status import Heartbeat
+    from agents.run.status import Heartbeat, read_status, write_status
 
+    check_setup(cfg)
     device = resolve_device(cfg.train.device)
-    require(cfg.log.outputs)
     out.mkdir(parents=True, exist_ok=True)
     check_config(out, cfg)
+    # From here on every exception is recorded (agents.train: end_recorded), setup included.
+    step = (read_status(out) or {}).get("step")
+    write_status(out, "running", step=step if isinstance(step, int) else 0, phase="setup")
     set_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
     return device, Heartbeat(out, total)
@@ -89,6 +127,12 @@ def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
     except (OSError, AttributeError):
         pass
+
+
+def quiet_teardown() -> None:
+    """After Ctrl-C: objects cut short while being built (a MuJoCo renderer, say) fail in
+    their __del__ as the process exits; drop that noise, so the interrupt stays one line."""
+    sys.unraisablehook = lambda unraisable: None
 
 
 def stop_on_signals() -> None:

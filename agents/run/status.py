@@ -53,7 +53,8 @@ def describe(exc: BaseException) -> str:
     """One line for an exception; a full disk names the path it could not write."""
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"no space left on device writing {exc.filename or 'a file'}"
-    return f"{type(exc).__name__}: {exc}".strip()
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
 
 
 @contextmanager
@@ -118,22 +119,78 @@ def last_eval(out: Path) -> dict:
     return {k: v for k, v in row.items() if k not in ("step", "split")}
 
 
-def recorded_progress(out: Path) -> dict | None:
-    """The progress in a run's newest readable checkpoint (ckpt.pt, else ckpt.pt.prev), read
-    quietly; None where there is none."""
+def has_checkpoint(out: Path) -> bool:
+    """Whether a checkpoint file (ckpt.pt or ckpt.pt.prev) exists, readable or not."""
     path = Path(out) / "ckpt.pt"
-    if not path.exists() and not Path(f"{path}.prev").exists():
+    return path.exists() or Path(f"{path}.prev").exists()
+
+
+def recorded(out: Path, key: str) -> dict | None:
+    """The dict `key` ("progress", "config") of a run's newest readable checkpoint (ckpt.pt,
+    else ckpt.pt.prev), read quietly; None where there is none."""
+    if not has_checkpoint(out):
         return None
     from agents.run import checkpoint
 
+    path = Path(out) / "ckpt.pt"
     for candidate in (path, checkpoint.previous(path)):
         try:
             state = checkpoint.load(candidate)
         except Exception:  # unreadable: try the older one
             continue
-        if isinstance(state, dict) and isinstance(state.get("progress"), dict):
-            return state["progress"]
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            return state[key]
     return None
+
+
+def recorded_progress(out: Path) -> dict | None:
+    """The progress in a run's newest readable checkpoint; None where there is none."""
+    return recorded(out, "progress")
+
+
+def last_step(out: Path) -> int | None:
+    """The highest step of a run's metrics.jsonl rows (damaged lines skipped); None if none."""
+    try:
+        with open(Path(out) / "metrics.jsonl", "rb") as f:
+            steps = [row["step"] for row in map(parse_row, f) if row is not None]
+    except OSError:
+        return None
+    return max(steps, default=None)
+
+
+def finished_step(out: Path, total: int) -> int | None:
+    """The step at which a run's own record says it finished: status.json says done, or its
+    rows reach its last step (`total`) and no readable checkpoint says otherwise (one taken
+    before the end resumes, recomputing the same rows); None where it has not finished. A
+    finished run is never trained again, whatever happened to its checkpoints."""
+    status = read_status(out) or {}
+    if status.get("state") == "done":
+        step = status.get("step")
+        return step if isinstance(step, int) and not isinstance(step, bool) else total
+    step = last_step(out)
+    if step is None or step < total:
+        return None
+    progress = recorded_progress(out)
+    return step if progress is None or progress.get("done") else None
+
+
+@contextmanager
+def end_recorded(out: Path):
+    """A run this process left at "running" (it wrote that status) when the block raises ends
+    interrupted (Ctrl-C, SIGTERM) or failed, with a one-line reason: setup included (data,
+    environments, the replay), not only the training loop (status_on_error)."""
+    try:
+        yield
+    except BaseException as exc:
+        status = read_status(out) or {}
+        if status.get("state") == "running" and status.get("pid") == os.getpid():
+            state = "interrupted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+            step = status.get("step") if isinstance(status.get("step"), int) else 0
+            try:
+                write_status(out, state, step=step, error=describe(exc))
+            except OSError:  # a store this user cannot write: the exception still says why
+                pass
+        raise
 
 
 def keep_done(out: Path, step: int) -> dict:

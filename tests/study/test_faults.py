@@ -168,16 +168,21 @@ def test_corrupt_checkpoint_falls_back(tmp_path, damage):
     assert checkpoint.load(prev)["progress"]["step"] == 150, "the previous checkpoint is kept"
     data = latest.read_bytes()
     latest.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00junk" * 100)
+    rows = (out / "metrics.jsonl").read_bytes()
     if damage == "both":
         prev.write_bytes(prev.read_bytes()[:100])
+    else:  # killed after its last rows, before "done": the older checkpoint resumes it
+        (out / "status.json").write_text(json.dumps({"state": "interrupted", "step": 200}))
     again = train_cli(out)
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
-    warnings = [ln for ln in again.stderr.splitlines() if ln.startswith("warning:")]
-    assert warnings and all(str(out) in ln for ln in warnings)
-    if damage == "both":
-        assert "restarting the run from scratch" in again.stderr
+    if damage == "both":  # a finished run is never retrained, whatever its checkpoints (#43)
+        assert again.stderr.strip().endswith("nothing to do (--retrain trains it again, "
+                                             "keeping the old record aside)"), again.stderr
+        assert (out / "metrics.jsonl").read_bytes() == rows
     else:
+        warnings = [ln for ln in again.stderr.splitlines() if ln.startswith("warning:")]
+        assert warnings and all(str(out) in ln for ln in warnings)
         assert "previous checkpoint" in again.stderr
     assert eval_steps(tmp_path, "run") == expected
     assert json.loads((out / "status.json").read_text())["state"] == "done"

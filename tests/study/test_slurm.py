@@ -8,6 +8,7 @@ each checkpoint, so a test cancels, requeues or times out a job that cannot have
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -244,3 +245,48 @@ def test_sixteen_jobs_write_one_results_tree(tmp_path):
     evals = df.query("split == 'eval' and metric == 'success'").groupby("run_id")["step"]
     assert evals.apply(list).tolist() == [[50]] * 16
     assert not list(tmp_path.rglob(".*.tmp")), "no temporary files left behind"
+
+
+def test_a_requeued_job_is_refused_while_a_local_command_holds_its_run(tmp_path):
+    """One writer per run (issue 43): a job requeued while a local command holds the run's
+    lock does not train it; the refusal names the local holder, and the run is untouched."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    args = ["finding2", "--preset", "smoke", "--seeds", "1", "--tasks", "dmc/cartpole-swingup",
+            "--set", "train.steps=200", *ONLINE]
+    proc = study_run(tmp_path, *args, hold=hold)
+    assert proc.returncode == 0, proc.stderr
+    jobs = submitted(proc.stdout)
+    victim = runs_of(tmp_path, "finding2")[0]["run_id"]
+    wait_for(lambda: status_of(tmp_path, victim).get("step") == 50, "the first checkpoint")
+    first_pid = status_of(tmp_path, victim)["pid"]
+    subprocess.run(["scontrol", "requeue", jobs[victim]], check=True)
+
+    holder_code = ("import sys, time\nfrom agents.run import run_lock\n"
+                   "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n"
+                   "    time.sleep(600)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    local = None
+    deadline = time.time() + 120
+    while local is None:  # the killed instance lets go of the lock; the local command takes it
+        probe = subprocess.Popen([sys.executable, "-c", holder_code, str(tmp_path / victim)],
+                                 cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        if probe.stdout.readline().strip() == "held":
+            local = probe
+        else:
+            probe.wait()
+            assert time.time() < deadline, "the requeued job's lock was never released"
+            time.sleep(0.5)
+    try:
+        rows = (tmp_path / victim / "metrics.jsonl").read_bytes()
+        wait_for(lambda: (start_if_requeued(jobs[victim]) or True)
+                 and queue_empty([jobs[victim]]), "the requeued job to be refused", every=1)
+        logs = "".join(p.read_text() for p in (tmp_path / "slurm").rglob("*_log.err"))
+        assert f"pid {local.pid} on {socket.gethostname()}" in logs, logs[-2000:]
+        assert (tmp_path / victim / "metrics.jsonl").read_bytes() == rows, "nothing written"
+        assert status_of(tmp_path, victim)["pid"] == first_pid
+    finally:
+        local.kill()
+        local.wait()
+        hold.unlink()
