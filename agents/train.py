@@ -105,6 +105,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override any config field, e.g. model.deter=512")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved "
+                        "config (python -m agents.config show) and exit without training")
     args = parser.parse_args(argv)
     check_environment()
     if Path(args.out).exists() and not Path(args.out).is_dir():
@@ -123,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.print_config:
+        from agents.config.show import render
+
+        print(render(cfg))
+        return 0
     stop_on_signals()
     try:
         result = train(cfg, args.out, progress_bar=not args.no_progress, retrain=args.retrain)

@@ -56,3 +56,16 @@ def test_the_command_line_and_a_bad_preset():
     bad = subprocess.run([sys.executable, "-m", "agents.config", "show", "--preset", "nope"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown preset" in bad.stderr
+
+
+def test_train_print_config_prints_it_and_trains_nothing(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "agents.train", "--preset", "smoke", "--out",
+                           str(out), "--weighting", "harmony", "--print-config"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    shown = parse(proc.stdout)
+    assert shown["weighting.name"][:2] == ("harmony", True)
+    assert len(shown) == len(parse(render(make_config("smoke", "metaworld/lever-pull",
+                                                      ["weighting.name=harmony"]))))
+    assert not out.exists()
