@@ -7,7 +7,8 @@ Loads RUN_DIR/config.json and the checkpoint (latest: RUN_DIR/ckpt.pt), builds t
 the trainer does (either family), and plays N evaluation episodes (default: the run's
 train.eval_episodes) in the run's own env pool (env.num_envs workers) with the trainer's policy
 call (the actor's mode or a sample, behaviour.eval_greedy). Writes OUT/step_<step>.csv
-(episode, seed, return, success, length; OUT defaults to RUN_DIR/evaluate/) and
+(episode, seed, return, success, length, then the suite's own columns: Crafter's
+achievement_<name>; OUT defaults to RUN_DIR/evaluate/) and
 OUT/step_<step>.json (the summary), and prints one summary line. With --video, also
 OUT/videos/eval_<step> and open_loop_<step> (.mp4, or .gif without imageio-ffmpeg; see
 agents/run/videos.py): the first episode played, and the world model's open loop on it.
@@ -186,7 +187,9 @@ def _evaluate(run: Path, cfg: Config, base: Config, path: Path, state: dict, cou
     finally:
         pool.close()
 
-    table = pd.DataFrame(rows, columns=["episode", "seed", "return", "success", "length"])
+    # The columns every suite has, then the suite's own (Crafter: achievement_<name>, 0 or 1).
+    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in COLUMNS]
+    table = pd.DataFrame(rows, columns=[*COLUMNS, *extra])
     summary = {"run": str(run), "checkpoint": str(path), "step": step,
                "episodes": len(rows), "first_episode": first,
                "return": float(np.mean(table["return"])),
@@ -215,19 +218,30 @@ def _evaluate(run: Path, cfg: Config, base: Config, path: Path, state: dict, cou
     return summary
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def summary_line(s: dict) -> str:
-    line = (f"{s['run']} step {s['step']}: {s['episodes']} episodes from "
+    line = (f"{s['run']} step {s['step']}: {plural(s['episodes'], 'episode')} from "
             f"{s['first_episode']}, return {s['return']:.6g}, success {s['success']:.3g} "
             f"-> {s['csv']}")
     logged = s["logged"]
     if logged is None:
         return line + f"; no eval row was logged at step {s['step']}"
     said = f"return {logged['return']:.6g}, success {logged['success']:.3g}"
+    n = int(logged.get("episodes") or s["episodes"])
     if s["reproduced"] is None:
-        return line + f"; the eval row logged at step {s['step']} ({said}) has more episodes"
+        return (line + f"; the eval row logged at step {s['step']} ({said}) averages "
+                f"{plural(n, 'episode')}: evaluate at least that many to check it")
     verdict = "reproduced" if s["reproduced"] else "not reproduced"
-    return line + f"; logged at step {s['step']}: {said} ({verdict})"
+    checked = (f"the {plural(n, 'episode')}" if n == s["episodes"] else
+               f"the first {n} of the {plural(s['episodes'], 'episode')}")
+    return (line + f"; {checked} checked against the row logged at step {s['step']} "
+            f"({said}): {verdict}")
 
+
+COLUMNS = ["episode", "seed", "return", "success", "length"]  # every suite's
 
 INTERRUPTED = "interrupted; nothing written (the table is written whole, at the end)"
 

@@ -98,20 +98,43 @@ def test_crafter_needs_the_dreamerv3_agent():
     assert cfg.train.precision == "fp32"  # the paper config's fp16 is for CUDA
 
 
-def test_analyses_read_a_dreamerv3_checkpoint(tmp_path):
+@pytest.fixture(scope="module")
+def crafter_run(tmp_path_factory):
+    from agents.train import train
+
+    run = tmp_path_factory.mktemp("crafter") / "run"
+    cfg = make_config("smoke", "crafter/reward", ["model.agent=dreamerv3", "train.steps=200"])
+    train(cfg, run, progress_bar=False)
+    return run
+
+
+def test_analyses_read_a_dreamerv3_checkpoint(crafter_run):
     """analyses/checkpoints.py builds either family: a Crafter run's world model is read back, its
     latents encode the episodes it collected, and the state probe fits on them."""
-    from agents.train import train
     from analyses.checkpoints import encode, load_world_model, read_episodes
     from analyses.probe import fit_probe
 
-    cfg = make_config("smoke", "crafter/reward", ["model.agent=dreamerv3", "train.steps=200"])
-    train(cfg, tmp_path / "run", progress_bar=False)
-    wm, loaded = load_world_model(tmp_path / "run")
+    wm, loaded = load_world_model(crafter_run)
     assert type(wm).__module__ == "agents.dreamerv3.world_model"
     assert loaded.model.agent == "dreamerv3"
-    episodes = read_episodes(tmp_path / "run" / "replay")
+    episodes = read_episodes(crafter_run / "replay")
     feats = encode(wm, episodes)
     assert [f.shape[0] for f in feats] == [len(ep["reward"]) for ep in episodes]
     table = fit_probe(feats, [ep["state"] for ep in episodes], {"inventory": list(range(16))})
     assert len(table) == 1 and np.isfinite(table["relative_error"]).all()
+
+
+def test_evaluate_writes_the_achievements(crafter_run, capsys):
+    """agents.evaluate's CSV: every suite's columns, then Crafter's achievement_<name> (0/1),
+    the same as the run's logged episode rows compute."""
+    import pandas as pd
+
+    from agents.envs.crafter import ACHIEVEMENTS
+    from agents.evaluate import main
+
+    assert main([str(crafter_run), "--out", str(crafter_run / "ev")]) == 0, capsys.readouterr()
+    (csv,) = (crafter_run / "ev").glob("step_*.csv")
+    table = pd.read_csv(csv)
+    assert list(table.columns) == ["episode", "seed", "return", "success", "length",
+                                   *(f"achievement_{a}" for a in ACHIEVEMENTS)]
+    assert table[[f"achievement_{a}" for a in ACHIEVEMENTS]].isin([0, 1]).all().all()

@@ -42,7 +42,8 @@ def test_evaluate_reproduces_the_logged_eval_rows(finished_run, capsys):
 
     code, out, err = evaluate(capsys, run)
     assert code == 0, err
-    assert out.count("\n") == 1 and "(reproduced)" in out
+    assert out.count("\n") == 1 and ": reproduced" in out and "1 episode from 3" in out
+    assert "the 1 episode checked against the row logged at step 200" in out
     table = pd.read_csv(run / "evaluate" / "step_200.csv")
     assert list(table.columns) == ["episode", "seed", "return", "success", "length"]
     # The fourth evaluation (at step 200): episode index 3, its reset seed, the same return.
@@ -73,7 +74,8 @@ def test_evaluate_more_episodes_keeps_the_runs_own_first(finished_run, capsys):
     table = pd.read_csv(finished_run / "three" / "step_200.csv")
     assert table["episode"].tolist() == [3, 4, 5]
     assert table["return"].iloc[0] == logged_evals(finished_run)[200]["return"]
-    assert "(reproduced)" in out
+    assert ": reproduced" in out and "3 episodes from 3" in out
+    assert "the first 1 of the 3 episodes checked against the row logged at step 200" in out
 
 
 @pytest.mark.slow
@@ -84,7 +86,7 @@ def test_evaluate_video_films_the_first_episode_and_keeps_the_rows(finished_run,
 
     code, out, err = evaluate(capsys, finished_run, "--video", "--out", finished_run / "filmed")
     assert code == 0, err
-    assert "(reproduced)" in out  # the videos draw on a forked random state
+    assert ": reproduced" in out  # the videos draw on a forked random state
     summary = json.loads((finished_run / "filmed" / "step_200.json").read_text())
     fmt = video_format()
     assert summary["videos"] == [str(finished_run / "filmed" / "videos" / f"{kind}_00000200.{fmt}")
@@ -122,7 +124,7 @@ def test_evaluate_redoes_a_dreamerv3_evaluation_action_for_action(tmp_path, caps
 
     code, out, err = evaluate(capsys, run, "--episodes", 4)
     assert code == 0, err
-    assert "(reproduced)" in out
+    assert ": reproduced" in out
     table = pd.read_csv(run / "evaluate" / f"step_{step}.csv")
     assert table["episode"].tolist() == [0, 1, 2, 3]
     assert len(acted) > len(by_trainer)  # and a fourth episode after the run's three
