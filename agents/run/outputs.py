@@ -1,8 +1,10 @@
 """Where metrics rows go besides metrics.jsonl: TensorBoard and Weights & Biases (`log.outputs`).
 
 metrics.jsonl is the record every analysis reads and is always written. The extras get every
-row it gets (train, eval and episode splits, online and offline runs) as scalars named
-`split/metric` at the row's step; MetricsLogger hands each row to them (`sinks`), and
+row it gets (train, eval and episode splits, online and offline runs) as scalars at the row's
+step, named by `dashboard_tag`: eval and episode rows as `split/metric`, the train row's
+columns in groups (`loss/`, `weight/`, `grad/`, `actor/`, `critic/`, `model/`, `fps/`,
+`usage/`, and `train/` for the rest); MetricsLogger hands each row to them (`sinks`), and
 agents/run/videos.py each video (`log.video_every`) as `video/<kind>`. Each extra is an optional
 dependency, imported only when a run asks for it:
 
@@ -32,15 +34,38 @@ STUDY_ENV = "HD_STUDY"  # the study a run belongs to: its W&B group
 DEFAULT_PROJECT = "harmonydream-repro"
 
 
+# A train row's column -> its dashboard group, as the peers group them (danijar's and
+# sheeprl's loss/, fps/, usage/ ...). The optimiser's norms (grad_norm_*) and each loss's norm
+# on the shared layers (gradnorm_*, the probe) get names that cannot be mistaken for each other.
+GROUPS = ((r"loss_(.+)", "loss/{}"), (r"kl_(.+)", "loss/kl_{}"), (r"recon_mse", "loss/recon_mse"),
+          (r"weight_(.+)", "weight/{}"), (r"s_(.+)", "weight/s_{}"),
+          (r"gradnorm_(.+)", "grad/shared_layers_norm_{}"),
+          (r"grad_norm_(.+)", "grad/optimiser_norm_{}"), (r"clipped_(.+)", "grad/clipped_share_{}"),
+          (r"actor_(.+)", "actor/{}"), (r"imag_(.+)", "actor/imagined_{}"),
+          (r"return_scale", "actor/return_scale"), (r"critic_(.+)", "critic/{}"),
+          (r"post_entropy", "model/posterior_entropy"), (r"fps", "fps/env_steps_total"),
+          (r"updates", "fps/updates"), (r"policy_lag", "fps/policy_lag"),
+          (r"usage_(.+)", "usage/{}"))
+
+
+def dashboard_tag(split: str, key: str) -> str:
+    """The dashboard name of metrics.jsonl's column `key` in a `split` row (module doc)."""
+    if split == "train":
+        for pattern, tag in GROUPS:
+            if m := re.fullmatch(pattern, key):
+                return tag.format(*m.groups())
+    return f"{split}/{key}"
+
+
 def scalars(split: str, metrics: dict[str, Any]) -> dict[str, float]:
-    """A row's numbers as `split/metric` scalars; what is not a finite number (None, where
-    metrics.jsonl says a value was non-finite; text) is left out."""
+    """A row's numbers as dashboard scalars (`dashboard_tag`); what is not a finite number
+    (None, where metrics.jsonl says a value was non-finite; text) is left out."""
     out = {}
     for key, value in metrics.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
         if math.isfinite(value):
-            out[f"{split}/{key}"] = float(value)
+            out[dashboard_tag(split, key)] = float(value)
     return out
 
 

@@ -13,6 +13,7 @@ import pytest
 from agents import train as train_module
 from agents.config import ConfigError, config_from_dict, identity, make_config
 from agents.run.loop import Trainer
+from agents.run.outputs import dashboard_tag
 from agents.train import train
 from study.grid import run_id
 
@@ -37,7 +38,7 @@ def expected_scalars(out) -> dict[str, dict[int, float]]:
         for key, value in row.items():
             if key in ("step", "split") or value is None or isinstance(value, str):
                 continue
-            steps = want.setdefault(f"{row['split']}/{key}", {})
+            steps = want.setdefault(dashboard_tag(row["split"], key), {})
             assert row["step"] not in steps, f"duplicated {row['split']} row at {row['step']}"
             steps[row["step"]] = value
     return want
@@ -88,7 +89,24 @@ def test_tensorboard_gets_every_row_and_a_resumed_run_shows_none_twice(tmp_path,
     got = tensorboard_scalars(out)
     assert [s for s, _ in got["eval/return"]] == [50, 100, 150, 200]
     assert [s for s, _ in got["episode/return"]] == [50, 100, 150, 200]
-    assert "train/loss_obs" in got and "train/fps" in got
+    assert "loss/obs" in got and "fps/env_steps_total" in got
+    groups = {tag.split("/")[0] for tag in got}
+    assert groups <= {"loss", "weight", "grad", "actor", "critic", "model", "fps", "usage",
+                      "eval", "episode", "train"}, groups
+    assert {"grad/optimiser_norm_model", "grad/clipped_share_actor"} <= set(got)
+    assert not [tag for tag in got if tag.startswith("train/")]  # every train column grouped
+
+
+def test_dashboard_groups():
+    from agents.run.outputs import dashboard_tag
+
+    assert dashboard_tag("train", "gradnorm_obs") == "grad/shared_layers_norm_obs"  # the probe
+    assert dashboard_tag("train", "grad_norm_model") == "grad/optimiser_norm_model"
+    assert dashboard_tag("train", "s_rew") == "weight/s_rew"
+    assert dashboard_tag("train", "kl_dyn") == "loss/kl_dyn"
+    assert dashboard_tag("train", "usage_rss_gb") == "usage/rss_gb"
+    assert dashboard_tag("train", "something_new") == "train/something_new"
+    assert dashboard_tag("eval", "loss_obs") == "eval/loss_obs"  # other splits keep theirs
 
 
 @pytest.mark.slow
@@ -115,7 +133,7 @@ def test_offline_run_rows_reach_tensorboard_and_resume(tmp_path, monkeypatch):
     assert_tensorboard_matches_jsonl(out)
     got = tensorboard_scalars(out)
     assert [s for s, _ in got["eval/reward_rmse_horizon"]] == [3, 6]
-    assert [s for s, _ in got["train/loss_obs"]] == [3, 6]
+    assert [s for s, _ in got["loss/obs"]] == [3, 6]
 
 
 def read_wandb_log(path) -> list:
