@@ -15,18 +15,10 @@ import torch
 
 from agents.config import make_config
 from agents.run.status import HOLD_ENV
+from tests.run.test_run_states import DMC, OFFLINE, ONLINE, status_of
 
 ROOT = Path(__file__).resolve().parents[2]
-TASK, DMC = "metaworld/lever-pull", "dmc/cartpole-swingup"
-OFFLINE = ["train.mode=offline", "offline.episodes=4", "offline.heldout=1",
-           "offline.updates=6", "offline.eval_every=3"]
-ONLINE = ["train.steps=100", "train.checkpoint_every=50", "train.eval_every=50",
-          "train.threads=1"]
-
-
-def status_of(run: Path) -> dict:
-    path = run / "status.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+TASK = "metaworld/lever-pull"
 
 
 def train_cli(run: Path, task: str, sets: list[str], *extra: str, datasets: Path | None = None):

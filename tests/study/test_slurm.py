@@ -180,10 +180,9 @@ def test_time_limit_signal_requeues_and_resumes(tmp_path):
         assert eval_steps(tmp_path, run_id) == [50, 100, 150, 200]
 
 
-def test_requeue_preempts_and_resumes(tmp_path):
-    """`scontrol requeue` on a running job (what preemption does): the job is killed and
-    queued again, and the run resumes from its checkpoint with nothing duplicated or lost."""
-    hold = tmp_path / "hold"
+def requeued_at_first_checkpoint(tmp_path, hold):
+    """One finding2 run's job, held at its checkpoints (`hold`), requeued once its first
+    checkpoint (step 50) is written: (jobs, the requeued run's id, its first process's pid)."""
     hold.touch()
     args = ["finding2", "--preset", "smoke", "--seeds", "1", "--tasks", "dmc/cartpole-swingup",
             "--set", "train.steps=200", *ONLINE]
@@ -194,6 +193,14 @@ def test_requeue_preempts_and_resumes(tmp_path):
     wait_for(lambda: status_of(tmp_path, victim).get("step") == 50, "the first checkpoint")
     first_pid = status_of(tmp_path, victim)["pid"]
     subprocess.run(["scontrol", "requeue", jobs[victim]], check=True)
+    return jobs, victim, first_pid
+
+
+def test_requeue_preempts_and_resumes(tmp_path):
+    """`scontrol requeue` on a running job (what preemption does): the job is killed and
+    queued again, and the run resumes from its checkpoint with nothing duplicated or lost."""
+    hold = tmp_path / "hold"
+    jobs, victim, first_pid = requeued_at_first_checkpoint(tmp_path, hold)
 
     def restarted():
         start_if_requeued(jobs[victim])
@@ -251,16 +258,7 @@ def test_a_requeued_job_is_refused_while_a_local_command_holds_its_run(tmp_path)
     """One writer per run (issue 43): a job requeued while a local command holds the run's
     lock does not train it; the refusal names the local holder, and the run is untouched."""
     hold = tmp_path / "hold"
-    hold.touch()
-    args = ["finding2", "--preset", "smoke", "--seeds", "1", "--tasks", "dmc/cartpole-swingup",
-            "--set", "train.steps=200", *ONLINE]
-    proc = study_run(tmp_path, *args, hold=hold)
-    assert proc.returncode == 0, proc.stderr
-    jobs = submitted(proc.stdout)
-    victim = runs_of(tmp_path, "finding2")[0]["run_id"]
-    wait_for(lambda: status_of(tmp_path, victim).get("step") == 50, "the first checkpoint")
-    first_pid = status_of(tmp_path, victim)["pid"]
-    subprocess.run(["scontrol", "requeue", jobs[victim]], check=True)
+    jobs, victim, first_pid = requeued_at_first_checkpoint(tmp_path, hold)
 
     holder_code = ("import sys, time\nfrom agents.run import run_lock\n"
                    "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n"
