@@ -130,8 +130,8 @@ class Behaviour(nn.Module):
         pred = self.critic(feats[:-1].detach()).squeeze(-1).float()
         critic_loss = (weight[:-1] * 0.5 * (pred - target).pow(2)).mean()
         logs = {"actor_loss": actor_loss.detach(), "critic_loss": critic_loss.detach(),
-                "actor_entropy": ents[:-1].detach().mean(),  # the states the loss reads "imag_reward": reward.detach().mean(),
-                "imag_return": returns.detach().mean()}
+                "actor_entropy": ents[:-1].detach().mean(),  # over the states the loss reads
+                "imag_reward": reward.detach().mean(), "imag_return": returns.detach().mean()}
         return actor_loss, critic_loss, logs
 
     @torch.no_grad()
