@@ -20,7 +20,9 @@
 #               in which every package outside Debian's base (priority required/important, plus
 #               python3, git, ca-certificates) is purged, pip's configuration and any pyenv are
 #               hidden. Writes go to the overlay, never to this machine.
-# Needs root and the Debian archive and PyPI over the network. Docs: docs/fresh_machine.md.
+# Needs root and the Debian archive and PyPI over the network; this machine's local CA
+# certificates (/usr/local/share/ca-certificates) are copied in and pip is pointed at them.
+# Docs: docs/fresh_machine.md.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 suite=bookworm wheels="" full=0 keep=0 mode=auto
@@ -36,7 +38,7 @@ while [ $# -gt 0 ]; do
     --full) full=1; shift ;;
     --keep) keep=1; shift ;;
     --mode) mode=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {print} /^set -euo/ {exit}' "$0"; exit 0 ;;
     *) echo "[fresh] unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +48,9 @@ die() { echo "[fresh] error: $*" >&2; exit 1; }
 [ -e "$root" ] && die "$root exists; pass another --root"
 root=$(mkdir -p "$root" && cd "$root" && pwd)
 log=$root.log        # the long output of debootstrap and the overlay purge
+shopt -s nullglob
+host_cas=(/usr/local/share/ca-certificates/*.crt)   # this machine's local CAs
+shopt -u nullglob
 T0=$(date +%s)
 times=()
 step() {  # step NAME CMD...: run, time, record
@@ -71,6 +76,8 @@ in_root() {  # in_root CMD: a login-like root shell in the new root, none of thi
   local env=(HOME=/root LANG=C.UTF-8 TERM=dumb
              PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
   [ -n "$wheels" ] && env+=(PIP_FIND_LINKS=/opt/wheels)
+  # pip trusts its own CA bundle, not the system's: point it at the one with this machine's CAs
+  [ ${#host_cas[@]} -gt 0 ] && env+=(PIP_CERT=/etc/ssl/certs/ca-certificates.crt)
   env -i "${env[@]}" chroot "$newroot" /bin/bash -c "$1"
 }
 cleanup() {
@@ -119,6 +126,12 @@ make_debootstrap_root() {
   printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
     "$mirror" "$suite" "$mirror" "$suite" "$security" "$suite" >"$root/etc/apt/sources.list"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # This machine's own CA certificates (e.g. a TLS-intercepting egress proxy's), as its admin
+  # would add them to any machine on this network; without them pip cannot reach PyPI here.
+  if [ ${#host_cas[@]} -gt 0 ]; then
+    cp "${host_cas[@]}" "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null 2>&1
+  fi
 }
 
 make_namespace_root() {  # runs inside `unshare -m`: an overlay of / with the extras purged
@@ -167,7 +180,7 @@ if [ "$mode" = auto ]; then
     mode=debootstrap
   fi
 fi
-say "mode $mode, Debian $suite, root $root, wheels ${wheels:-none}," \
+say "mode $mode, Debian $suite, root $root, wheels ${wheels:-none}, local CAs ${#host_cas[@]}," \
   "tests $([ $full = 1 ] && echo 'the full suite' || echo "${SUBSET[*]}")"
 if [ "$mode" = debootstrap ]; then
   step debootstrap make_debootstrap_root

@@ -34,7 +34,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
       else echo "[setup] warning: this Debian has no package $p" >&2; fi
     done
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-      --no-install-recommends "${known[@]}" >/dev/null
+      --no-install-recommends "${known[@]}" >/tmp/hd-setup-apt.log 2>&1 \
+      || { cat /tmp/hd-setup-apt.log >&2; echo "[setup] error: apt-get install failed" >&2; exit 1; }
   else
     echo "[setup] warning: missing ${need_pkgs[*]} and not root; headless rendering" \
       "(or creating .venv) may fail" >&2
@@ -62,12 +63,21 @@ cpu_wheel_local() {  # a CPU build of torch through pip's configured find-links 
     'import json,sys; sys.exit("+cpu" not in json.load(sys.stdin)["install"][0]["metadata"]["version"])' \
     2>/dev/null
 }
-reachable() {  # reachable URL: answers over HTTPS within 10 s (pip's own CA bundle)
+reachable() {  # reachable URL: answers over HTTPS within 10 s (pip's CA file, the system's, certifi's)
   .venv/bin/python - "$1" >/dev/null 2>&1 <<'PYEOF'
-import ssl, sys, urllib.request
+import os, ssl, sys, urllib.error, urllib.request
 from pip._vendor import certifi
-ctx = ssl.create_default_context(cafile=certifi.where())
-urllib.request.urlopen(sys.argv[1], timeout=10, context=ctx)
+for cafile in (os.environ.get("PIP_CERT"), None, certifi.where()):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=10,
+                               context=ssl.create_default_context(cafile=cafile))
+        sys.exit(0)
+    except urllib.error.URLError as e:
+        if not isinstance(e.reason, ssl.SSLError):
+            break  # no route, no name, a timeout: no other CA file helps
+    except OSError:
+        break
+sys.exit(1)
 PYEOF
 }
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
