@@ -24,6 +24,7 @@
 # certificates (/usr/local/share/ca-certificates) are copied in and pip is pointed at them.
 # Docs: docs/fresh_machine.md.
 set -euo pipefail
+{ # the whole script is read before it runs: editing it during a run cannot break that run
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 suite=bookworm wheels="" full=0 keep=0 mode=auto
 root=/var/tmp/hd-fresh-$$
@@ -126,6 +127,13 @@ make_debootstrap_root() {
   printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
     "$mirror" "$suite" "$mirror" "$suite" "$security" "$suite" >"$root/etc/apt/sources.list"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # debootstrap writes no /etc/hosts; Debian's installer (and every container runtime) does, and
+  # without one `localhost` does not resolve (slurm/cluster.sh's daemons talk over it).
+  if [ ! -s "$root/etc/hosts" ]; then
+    local name; name=$(cat "$root/etc/hostname" 2>/dev/null || hostname)
+    printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost\n' "$name" \
+      >"$root/etc/hosts"
+  fi
   # This machine's own CA certificates (e.g. a TLS-intercepting egress proxy's), as its admin
   # would add them to any machine on this network; without them pip cannot reach PyPI here.
   if [ ${#host_cas[@]} -gt 0 ]; then
@@ -214,3 +222,5 @@ if [ $full = 1 ]; then
 else
   step test in_root "$cd_repo && bash scripts/test.sh ${SUBSET[*]}"
 fi
+exit 0
+}

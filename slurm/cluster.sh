@@ -48,7 +48,8 @@ install_packages() {
   fi
   apt-get -o DPkg::Lock::Timeout=300 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-    --no-install-recommends "${missing[@]}" >/dev/null
+    --no-install-recommends "${missing[@]}" >"$LOGS.apt.log" 2>&1 \
+    || { cat "$LOGS.apt.log" >&2; die "apt-get install failed"; }
   [ $policy = 1 ] && rm -f /usr/sbin/policy-rc.d
   return 0
 }
