@@ -30,7 +30,7 @@ suite=bookworm wheels="" full=0 keep=0 mode=auto
 root=/var/tmp/hd-fresh-$$
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUBSET=(tests/test_setup.py tests/envs tests/run/test_videos.py tests/test_layout.py
-        tests/test_docs.py tests/algorithm/test_equivalence_v3.py)
+        tests/test_docs.py tests/study/test_slurm.py tests/algorithm/test_equivalence_v3.py)
 while [ $# -gt 0 ]; do
   case $1 in
     --wheels) wheels=$(cd "$2" && pwd); shift 2 ;;
@@ -170,7 +170,7 @@ make_namespace_root() {  # runs inside `unshare -m`: an overlay of / with the ex
 mount_system() {
   mkdir -p "$newroot/proc" "$newroot/sys"
   mount -t proc proc "$newroot/proc" && mounts+=("$newroot/proc")
-  mount -t sysfs sysfs "$newroot/sys" && mounts+=("$newroot/sys")
+  bind /sys "$newroot/sys"   # with /sys/fs/cgroup: slurmd will not start without it
   bind /dev "$newroot/dev"
   mount -t tmpfs tmpfs "$newroot/run" && mounts+=("$newroot/run")
   mount -t tmpfs tmpfs "$newroot/tmp" && mounts+=("$newroot/tmp")

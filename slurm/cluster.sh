@@ -68,12 +68,16 @@ start_munge() {
 }
 
 write_slurm_conf() {  # prints 1 if the file changed
-  local hw new
+  local hw new ctld=localhost addr
   hw=$(slurmd -C | head -1 | sed -E 's/^NodeName=[^ ]+ //')
+  # With NoCtldInAddrAny slurmctld listens on the address its host name resolves to, which
+  # Debian's installer maps to 127.0.1.1, not localhost's 127.0.0.1: clients are sent there.
+  addr=$(getent ahostsv4 "$(hostname)" | awk 'NR == 1 {print $1}') || addr=""
+  [ -n "$addr" ] && [ "$addr" != 127.0.0.1 ] && ctld="localhost($addr)"
   new=$(mktemp)
   cat > "$new" <<CONF
 ClusterName=hdlocal
-SlurmctldHost=localhost
+SlurmctldHost=$ctld
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
