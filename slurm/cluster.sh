@@ -70,8 +70,8 @@ start_munge() {
 write_slurm_conf() {  # prints 1 if the file changed
   local hw new ctld=localhost addr
   hw=$(slurmd -C | head -1 | sed -E 's/^NodeName=[^ ]+ //')
-  # With NoCtldInAddrAny slurmctld listens on the address its host name resolves to, which
-  # Debian's installer maps to 127.0.1.1, not localhost's 127.0.0.1: clients are sent there.
+  # With No(Ctld)InAddrAny slurmctld and slurmd listen on the address the host name resolves to,
+  # which Debian's installer maps to 127.0.1.1, not localhost's 127.0.0.1: talk to them there.
   addr=$(getent ahostsv4 "$(hostname)" | awk 'NR == 1 {print $1}') || addr=""
   [ -n "$addr" ] && [ "$addr" != 127.0.0.1 ] && ctld="localhost($addr)"
   new=$(mktemp)
@@ -100,7 +100,7 @@ SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=$LOGS/slurmctld.log
 SlurmdLogFile=$LOGS/slurmd.log
-NodeName=$NODE NodeAddr=127.0.0.1 $hw State=UNKNOWN
+NodeName=$NODE NodeAddr=${addr:-127.0.0.1} $hw State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 CONF
   mkdir -p "$CONF" /var/spool/slurmctld /var/spool/slurmd
