@@ -29,8 +29,10 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 suite=bookworm wheels="" full=0 keep=0 mode=auto
 root=/var/tmp/hd-fresh-$$
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# tests/study/test_slurm.py is not in it: its srun steps hang in a debootstrap root (open;
+# docs/fresh_machine.md). Add it back once they run there.
 SUBSET=(tests/test_setup.py tests/envs tests/run/test_videos.py tests/test_layout.py
-        tests/test_docs.py tests/study/test_slurm.py tests/algorithm/test_equivalence_v3.py)
+        tests/test_docs.py tests/algorithm/test_equivalence_v3.py)
 while [ $# -gt 0 ]; do
   case $1 in
     --wheels) wheels=$(cd "$2" && pwd); shift 2 ;;
