@@ -48,7 +48,8 @@ install_packages() {
   fi
   apt-get -o DPkg::Lock::Timeout=300 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-    --no-install-recommends "${missing[@]}" >/dev/null
+    --no-install-recommends "${missing[@]}" >"$LOGS.apt.log" 2>&1 \
+    || { cat "$LOGS.apt.log" >&2; die "apt-get install failed"; }
   [ $policy = 1 ] && rm -f /usr/sbin/policy-rc.d
   return 0
 }
@@ -67,12 +68,16 @@ start_munge() {
 }
 
 write_slurm_conf() {  # prints 1 if the file changed
-  local hw new
+  local hw new ctld=localhost addr
   hw=$(slurmd -C | head -1 | sed -E 's/^NodeName=[^ ]+ //')
+  # With No(Ctld)InAddrAny slurmctld and slurmd listen on the address the host name resolves to,
+  # which Debian's installer maps to 127.0.1.1, not localhost's 127.0.0.1: talk to them there.
+  addr=$(getent ahostsv4 "$(hostname)" | awk 'NR == 1 {print $1}') || addr=""
+  [ -n "$addr" ] && [ "$addr" != 127.0.0.1 ] && ctld="localhost($addr)"
   new=$(mktemp)
   cat > "$new" <<CONF
 ClusterName=hdlocal
-SlurmctldHost=localhost
+SlurmctldHost=$ctld
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -95,7 +100,7 @@ SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=$LOGS/slurmctld.log
 SlurmdLogFile=$LOGS/slurmd.log
-NodeName=$NODE NodeAddr=127.0.0.1 $hw State=UNKNOWN
+NodeName=$NODE NodeAddr=${addr:-127.0.0.1} $hw State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 CONF
   mkdir -p "$CONF" /var/spool/slurmctld /var/spool/slurmd

@@ -46,7 +46,10 @@ WEIGHTINGS = {
 }
 B, T = 2, 6
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+# The official wmlib-torch decorates with torch.jit.script, which torch deprecates: its noise.
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
+              pytest.mark.filterwarnings(
+                  r"ignore:`torch\.jit\.script` is deprecated:DeprecationWarning")]
 
 
 def close(ours: torch.Tensor, theirs: torch.Tensor, what: str, rtol: float = RTOL) -> None:

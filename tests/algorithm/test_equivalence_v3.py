@@ -91,7 +91,9 @@ B, T, A = 2, 6, 6
 DETER, STOCH = 512, 32 * 32
 WEIGHTINGS = {"fixed": False, "harmony": True}  # ours -> the official `harmony` flag
 
-pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+# jax: scripts/test.sh runs these in their own pytest session (JAX loaded, nothing may fork).
+pytestmark = [pytest.mark.jax,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
 
