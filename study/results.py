@@ -208,27 +208,7 @@ def write_study_index(results: Path, study: str, runs: list[Run], preset: str,
             head["scales"] = scales
         atomic_write_text(index, json.dumps({**head, "runs": list(rows.values()),
                                              "invocations": invocations}, indent=1))
-    dashboard_names(results, study, list(rows.values()))
     return index
-
-
-def dashboard_names(results: Path, study: str, rows: list[dict]) -> Path:
-    """results/studies/tb/<study>/<task>/<label> s<seed>: a relative link to each run's tb/, so
-    that `tensorboard --logdir results/studies/tb/<study>` names runs by what they are, not by
-    their hash (a run whose tb/ does not exist yet is a dangling link, which TensorBoard
-    skips)."""
-    root = index_path(results, study).parent / "tb" / study
-    for row in rows:
-        link = root / row["task"] / f"{row['label']} s{row['seed']}"
-        link.parent.mkdir(parents=True, exist_ok=True)
-        target = Path(os.path.relpath(Path(results) / row["run_id"] / "tb", link.parent))
-        if link.is_symlink() and Path(os.readlink(link)) == target:
-            continue
-        tmp = link.with_name(f".{link.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(target, target_is_directory=True)
-        os.replace(tmp, link)  # a relabelled cell moves its link atomically
-    return root
 
 
 def _git_commit() -> str:

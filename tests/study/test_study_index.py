@@ -160,25 +160,3 @@ def test_study_status_on_a_damaged_index_is_one_line(tmp_path):
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--index-only" in lines[0], proc.stderr
-
-
-def test_tensorboard_names_runs_by_their_labels(tmp_path):
-    """results/studies/tb/<study>/<task>/<label> s<seed> links to each run's tb/: TensorBoard,
-    pointed at the study's folder, names the runs so (its own loader reads them back)."""
-    pytest.importorskip("tensorboard")
-    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
-    from torch.utils.tensorboard import SummaryWriter
-
-    runs = expand("finding1", "smoke", tasks=["metaworld/lever-pull"])
-    write_study_index(tmp_path, "finding1", runs, "smoke")
-    for run in runs[:2]:
-        with SummaryWriter(str(tmp_path / run.id / "tb")) as writer:
-            writer.add_scalar("loss/obs", 1.0, 0)
-    root = tmp_path / "studies" / "tb" / "finding1"
-    mux = EventMultiplexer().AddRunsFromDirectory(str(root))
-    mux.Reload()
-    assert sorted(mux.Runs()) == sorted(f"metaworld/lever-pull/{r.label} s{r.seed}"
-                                        for r in runs[:2])
-    write_study_index(tmp_path, "finding1", runs, "smoke")  # again: the same links
-    links = sorted(root.rglob("* s*"))
-    assert len(links) == len(runs) and all(p.is_symlink() for p in links)
