@@ -8,6 +8,7 @@ and PDF under figures/.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -152,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     start = time.time()
     stop_on_signals()  # SIGTERM as Ctrl-C
+    # A Ctrl-C reaches the kernel too: papermill's client then logs the kernel's death, and
+    # asyncio an unretrieved task at exit, after our one line. A failing cell is still
+    # reported (PapermillExecutionError, below).
+    for name in ("papermill", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         files = report(args.study, results, out, args.reps, not args.no_progress)
     except KeyboardInterrupt:
