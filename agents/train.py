@@ -76,6 +76,10 @@ def train(cfg: Config, out: str | Path, progress_bar: bool = True,
             print(f"{out}: done at step {step}{gone}: nothing to do (--retrain trains it "
                   "again, keeping the old record aside)", file=sys.stderr)
             return keep_done(out, step)
+        if progress_bar:
+            from agents.config.show import summary
+
+            print(summary(cfg, str(out)), file=sys.stderr)
         with end_recorded(out):
             if cfg.train.mode == "offline":
                 from agents.run.offline import OfflineTrainer
@@ -104,7 +108,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
                         "from scratch; its old record is moved to OUT/aside/<time>/")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override any config field, e.g. model.deter=512")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-progress", "--quiet", action="store_true",
+                        help="no progress bar, run summary or console lines (log.console_every)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved "
                         "config (python -m agents.config show) and exit without training")
     args = parser.parse_args(argv)

@@ -13,7 +13,7 @@ from agents.config.schema import Config
 # where the same rows go; videos draw on a forked random state).
 EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "probe_every"),
                   ("log", "outputs"), ("log", "video_every"), ("log", "video_max_frames"),
-                  ("log", "video_context"))
+                  ("log", "video_context"), ("log", "console_every"))
 
 
 # Fields added after runs existed, at the value that computes what those runs computed: left

@@ -172,6 +172,9 @@ class LogConfig:
     video_every: int = 0
     video_max_frames: int = 500
     video_context: int = 5
+    # Every console_every-th training row also printed under the progress bar (losses, fps,
+    # memory), and every evaluation row; 0: none. Off with --no-progress / --quiet.
+    console_every: int = 1
 
 
 @dataclass

@@ -79,3 +79,15 @@ def render(cfg: Config) -> str:
                 line = f"{line:<44} # {docs[key]}"
             lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def summary(cfg: Config, out: str) -> str:
+    """What a run is, in two lines, printed when it starts: task, agent, weighting, seed and
+    preset; its length, batch, model size and precision; where it writes."""
+    t, m, r = cfg.train, cfg.model, cfg.replay
+    length = (f"offline {cfg.offline.updates} updates on {cfg.offline.data} data"
+              if t.mode == "offline" else f"online {t.steps} env steps")
+    return (f"{cfg.env.task} | {m.agent} | weighting {cfg.weighting.name} | seed {t.seed} | "
+            f"preset {cfg.preset}\n  {length}, batch {r.batch_size}x{r.seq_len}, model "
+            f"deter {m.deter} stoch {m.stoch}x{m.classes} depth {m.depth}, {t.precision}, device "
+            f"{t.device}; writing to {out}")

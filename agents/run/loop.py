@@ -27,6 +27,7 @@ from agents.run.status import (
     status_on_error,
     write_status,
 )
+from agents.run.usage import Window
 from agents.update.dreamer import NonFiniteLossError
 
 
@@ -154,7 +155,7 @@ class Trainer:
     def run(self) -> dict[str, float]:
         from tqdm import tqdm
 
-        from agents.run.outputs import open_outputs
+        from agents.run.outputs import ConsoleSink, open_outputs
 
         cfg = self.cfg.train
         if self.p.done:  # finished: "done" stays (or is written back), nothing else
@@ -165,11 +166,14 @@ class Trainer:
                    desc=f"{self.cfg.env.task} {self.cfg.weighting.name} s{cfg.seed}",
                    unit="step", dynamic_ncols=True, mininterval=1.0)
         self._t0, self._s0 = time.time(), self.p.step
+        self.window = Window(self.device, self.p.step, self.agent.updates)
         failed = True
         try:
             with status_on_error(self.out, lambda: self.p.step):
                 self.logger.sinks = open_outputs(self.cfg.log.outputs, self.out,
                                                  self.cfg.to_dict(), self._resumed_step)
+                if self.progress_bar:
+                    self.logger.sinks.append(ConsoleSink(self.cfg.log.console_every, bar))
                 self._loop(bar)
             failed = False
         finally:
@@ -255,6 +259,7 @@ class Trainer:
                 self.logger.flush_mean(self.p.step, "train",
                                        {**self.metrics.drain(self.p.step),
                                         "fps": round(self._fps(), 2),
+                                        **self.window.row(self.p.step, self.agent.updates),
                                         "updates": self.agent.updates,
                                         "policy_lag": self.agent.policy_lag})
                 bar.set_postfix(self._postfix(), refresh=False)
@@ -292,7 +297,8 @@ class Trainer:
 
     def _update(self) -> None:
         batch = self.replay.sample(self.cfg.replay.batch_size)
-        self.metrics.add(self.agent.update(batch, self.p.step))
+        with self.window.update():
+            self.metrics.add(self.agent.update(batch, self.p.step))
 
     def _evaluate(self) -> None:
         """`eval_episodes` evaluation episodes (behaviour.eval_greedy), up to N at a time."""

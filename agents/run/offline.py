@@ -38,6 +38,7 @@ from agents.run.logger import MetricsLogger
 from agents.run.metrics import Metrics
 from agents.run.session import restore_streams, start_run, stream_state
 from agents.run.status import hold_if_requested, keep_done, status_on_error, write_status
+from agents.run.usage import Window
 
 
 @dataclass
@@ -177,11 +178,13 @@ class OfflineTrainer:
 
     def _update(self) -> None:
         batch = self.agent.to_torch(self.replay.sample(self.cfg.replay.batch_size))
-        self.metrics.add(self.agent.train_world_model(batch, self.p.updates))
+        with self.window.update():
+            self.metrics.add(self.agent.train_world_model(batch, self.p.updates))
         self.p.updates += 1
 
     def _evaluate_and_checkpoint(self) -> dict[str, float]:
-        self.logger.flush_mean(self.p.updates, "train", self.metrics.drain(self.p.updates))
+        self.logger.flush_mean(self.p.updates, "train", {**self.metrics.drain(self.p.updates),
+                                                          **self.window.row(None, self.p.updates)})
         # The random state the evaluation starts from: a resume that lost its row redoes it.
         record = {"step": self.p.updates, "torch_rng": torch.get_rng_state()}
         metrics = self._heldout()
@@ -217,7 +220,7 @@ class OfflineTrainer:
     def run(self) -> dict[str, float]:
         from tqdm import tqdm
 
-        from agents.run.outputs import open_outputs
+        from agents.run.outputs import ConsoleSink, open_outputs
 
         o = self.cfg.offline
         if self.p.done:  # finished: "done" stays (or is written back), nothing else
@@ -231,6 +234,9 @@ class OfflineTrainer:
             with status_on_error(self.out, lambda: self.p.updates):
                 self.logger.sinks = open_outputs(self.cfg.log.outputs, self.out,
                                                  self.cfg.to_dict(), self._resumed_step)
+                if self.progress_bar:
+                    self.logger.sinks.append(ConsoleSink(self.cfg.log.console_every, bar))
+                self.window = Window(self.device, None, self.p.updates)
                 while self.p.updates < o.updates:
                     self._update()
                     bar.update(1)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ GROUPS = ((r"loss_(.+)", "loss/{}"), (r"kl_(.+)", "loss/kl_{}"), (r"recon_mse", 
           (r"actor_(.+)", "actor/{}"), (r"imag_(.+)", "actor/imagined_{}"),
           (r"return_scale", "actor/return_scale"), (r"critic_(.+)", "critic/{}"),
           (r"post_entropy", "model/posterior_entropy"), (r"fps", "fps/env_steps_total"),
+          (r"fps_window", "fps/env_steps_window"), (r"fps_policy", "fps/policy"),
+          (r"fps_train", "fps/train"),
           (r"updates", "fps/updates"), (r"policy_lag", "fps/policy_lag"),
           (r"usage_(.+)", "usage/{}"))
 
@@ -190,6 +193,51 @@ class WandbSink:
 
     def close(self, failed: bool = False) -> None:
         self.run.finish(exit_code=1 if failed else 0)
+
+
+# What a console line shows of a train row, in order: (column, short name).
+CONSOLE = (("loss_obs", "obs"), ("loss_rew", "rew"), ("loss_dyn", "dyn"), ("fps_window", "fps"),
+           ("fps_train", "upd/s"), ("usage_rss_gb", "rss GB"))
+
+
+def console_line(step: int, split: str, metrics: dict[str, Any]) -> str:
+    """One row as a console line: a train row's losses, throughput and memory; an eval row's
+    return and success online, its reward errors offline (what the row has)."""
+    if split == "train":
+        keys = CONSOLE
+    else:
+        keys = tuple((k, k) for k in ("return", "success", "reward_rmse_horizon",
+                                      "reward_skill_horizon", "recon_mse"))
+    parts = [f"{short} {metrics[k]:.4g}" for k, short in keys
+             if isinstance(metrics.get(k), int | float) and not isinstance(metrics[k], bool)]
+    return f"{split} step {step}: " + ", ".join(parts)
+
+
+class ConsoleSink:
+    """Every `every`-th train row and every eval row as one line under the progress bar
+    (`log.console_every`; tqdm.write keeps the bar whole)."""
+
+    def __init__(self, every: int, bar=None):
+        self.every, self.bar, self.rows = every, bar, 0
+
+    def write(self, step: int, split: str, metrics: dict[str, Any]) -> None:
+        if self.every <= 0 or split not in ("train", "eval"):
+            return
+        if split == "train":
+            self.rows += 1
+            if self.rows % self.every:
+                return
+        line = console_line(step, split, metrics)
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+    def video(self, step: int, name: str, path: Path, frames) -> None:
+        pass
+
+    def close(self, failed: bool = False) -> None:
+        pass
 
 
 def open_outputs(outputs, out: str | Path, config: dict, resumed_step: int | None) -> list:
