@@ -30,6 +30,7 @@ from agents.config.schema import (
     AGENTS,
     DISCRETE_SUITES,
     INIT_SCHEMES,
+    LOG_EXTRAS,
     LOG_OUTPUTS,
     PRECISIONS,
     SUITES,
@@ -49,7 +50,8 @@ from agents.config.validation import check_outputs, did_you_mean, suite_of, vali
 
 __all__ = [
     "AGENTS", "CHOPPER_COMMAND_FRAMES", "DISCRETE_SUITES", "EXECUTION_KEYS", "GPU",
-    "INIT_SCHEMES", "LATER_KEYS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER", "PAPER_DMC",
+    "INIT_SCHEMES", "LATER_KEYS", "LOG_EXTRAS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER",
+    "PAPER_DMC",
     "PAPER_METAWORLD", "PAPER_V3", "PRECISIONS", "PRESETS", "QUICK", "SMOKE", "SMOKE_ATARI",
     "SUITES", "WEIGHTING_NAMES",
     "BehaviourConfig", "Config", "ConfigError", "EnvConfig", "LogConfig", "ModelConfig",

@@ -159,6 +159,9 @@ class OfflineConfig:
 # written: every analysis reads it; the others are optional extras, imported only when asked
 # for. How a run is recorded, not what it computes: an execution key (not in run identity).
 LOG_OUTPUTS = ("jsonl", "tensorboard", "wandb")
+# log.outputs name -> (the module it needs, the pip extra that installs it): config checks it
+# before a run starts, agents/run/outputs.py imports it when the run opens its sinks.
+LOG_EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb")}
 
 
 @dataclass

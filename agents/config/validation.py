@@ -10,6 +10,7 @@ from agents.config.schema import (
     DATA_KINDS,
     DISCRETE_SUITES,
     INIT_SCHEMES,
+    LOG_EXTRAS,
     LOG_OUTPUTS,
     PRECISIONS,
     SUITES,
@@ -207,14 +208,12 @@ def check_outputs(outputs) -> None:
     wandb takes a second, and study.run validates every run of a grid)."""
     import importlib.util
 
-    from agents.run.outputs import EXTRAS
-
     for name in outputs:
         if name not in LOG_OUTPUTS:
             raise ConfigError(f"unknown log output {name!r} in log.outputs; choose from "
                               f"{', '.join(LOG_OUTPUTS)}{did_you_mean(name, LOG_OUTPUTS)}")
-        if name in EXTRAS:
-            module, extra = EXTRAS[name]
+        if name in LOG_EXTRAS:
+            module, extra = LOG_EXTRAS[name]
             try:
                 found = importlib.util.find_spec(module) is not None
             except (ImportError, ValueError):
