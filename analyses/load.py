@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from study.state import STATES
+
 RUN_COLUMNS = ["run_id", "study", "task", "label", "weighting", "w_o", "w_r", "w_d", "seed"]
 COLUMNS = [*RUN_COLUMNS, "state", "step", "split", "metric", "value"]
-STATES = ("pending", "running", "interrupted", "failed", "done")
 
 
 class NoResultsError(RuntimeError):
@@ -90,11 +91,14 @@ def report_rows(index: dict, states: dict[str, str], wanted: tuple[str, ...],
     return [r for r in rows if _variant(index, r) == chosen], note
 
 
-def run_status(run_dir: Path) -> str:
-    try:
-        return json.loads((run_dir / "status.json").read_text()).get("state", "pending")
-    except (OSError, json.JSONDecodeError):
-        return "pending"
+def run_statuses(results: Path, index: dict) -> dict[str, str]:
+    """{run id: its true state} for the index's runs, read by study.state (the one reader of a
+    run's state: checked, repaired from the run's record, and checked alive)."""
+    from study.state import run_states
+
+    ids = list(dict.fromkeys(row["run_id"] for row in index["runs"]))
+    return {rid: st.state for rid, st in zip(ids, run_states([results / r for r in ids]),
+                                             strict=True)}
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
@@ -127,7 +131,7 @@ def load_study(results: str | Path, study: str,
     index = study_index(results, study)
     frames, skipped = [], []
     states = ("done", "running", "interrupted") if include_running else ("done",)
-    status = {row["run_id"]: run_status(results / row["run_id"]) for row in index["runs"]}
+    status = run_statuses(results, index)
     rows, left_out = report_rows(index, status, states, study)
     if left_out:
         warnings.warn(f"{study}: {left_out}", stacklevel=2)
@@ -169,8 +173,8 @@ def run_dirs(results: str | Path, study: str, done_only: bool = True) -> pd.Data
     """The study's runs with their directories (for analyses that read checkpoints)."""
     results = Path(results)
     index = study_index(results, study)
-    status = {row["run_id"]: run_status(results / row["run_id"]) for row in index["runs"]}
-    rows, _ = report_rows(index, status, ("done",) if done_only else tuple(STATES), study)
+    status = run_statuses(results, index)
+    rows, _ = report_rows(index, status, ("done",) if done_only else STATES, study)
     runs = pd.DataFrame(rows).assign(study=study)
     runs["dir"] = [str(results / r) for r in runs["run_id"]]
     runs["state"] = [status[r] for r in runs["run_id"]]

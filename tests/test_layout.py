@@ -36,9 +36,9 @@ LAYERS = (
     ("agents.run",),
     ("agents.train", "agents.evaluate", "agents.bench", "agents.export",
      "agents.config.__main__"),
-    # a study: spec -> grid -> (run states) -> results store -> executors -> command lines;
-    # analyses read the results; study.report runs the analyses' notebooks
-    ("study.specs",), ("study.grid",), ("study.liveness",), ("study.results",),
+    # a study: spec -> grid -> run states (study.state) -> results store -> executors ->
+    # command lines; analyses read the results; study.report runs the analyses' notebooks
+    ("study.specs",), ("study.grid",), ("study.state",), ("study.results",),
     ("study.run_one",), ("study.local", "study.slurm"), ("study.run", "study.status"),
     ("analyses",), ("study.report",),
 )
