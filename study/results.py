@@ -151,7 +151,7 @@ def write_study_index(results: Path, study: str, runs: list[Run], preset: str,
                             "runs": len(runs)})
         head = {"study": study, "preset": preset}
         scales = dict(previous.get("scales", {}))
-        scale = get_study(study).scales.get(preset)
+        scale = get_study(study).scales.get(preset)  # a study's own (else specs.SCALES)
         if scale:
             head["scale"] = scale  # analyses/load.py scale_note says it instead of the preset's
             scales[preset] = scale

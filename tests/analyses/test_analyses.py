@@ -148,7 +148,7 @@ def test_load_study_without_finished_runs(tmp_path):
 
 
 def test_online_studies_report_unfinished_runs_and_say_so(tmp_path):
-    """An online study of hours (load.INTERIM) reports its running runs, as an interim report
+    """An online study of hours (Study.interim) reports its running runs, as an interim report
     whose scale note says so; an offline study waits for finished runs."""
     from study.report import check_results
 
@@ -158,7 +158,7 @@ def test_online_studies_report_unfinished_runs_and_say_so(tmp_path):
         (tmp_path / study / "studies").mkdir()
         (tmp_path / study / "studies" / f"{study}.json").write_text(
             json.dumps({"study": study, "preset": "quick", "runs": index}))
-    assert "distracted" in load.INTERIM and "finding1" not in load.INTERIM
+    assert load.interim("distracted") and not load.interim("finding1")
     table = load.load_study(tmp_path / "distracted", "distracted")
     assert set(table["state"]) == {"running"} and table["value"].tolist() == [42.0]
     assert check_results(tmp_path / "distracted", "distracted") is None
