@@ -44,6 +44,9 @@ class Suite:
     cameras: Callable[[str], Sequence[str] | None] | None = None  # a task's camera names
     camera_by_index: bool = False  # cameras may also be named by their index (DMC)
     describe: Callable[[str], str | None] | None = None  # what a task shows, for reports
+    # Metrics of a finished episode beyond return, success and length, from its arrays
+    # (Crafter: the achievements it unlocked); logged on every episode and evaluation row.
+    episode_metrics: Callable[[dict], dict[str, float]] | None = None
     module: str = ""  # where its code lives, for the docs
 
     @property

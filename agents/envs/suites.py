@@ -166,6 +166,12 @@ def _atari_games() -> tuple[str, ...]:
     return ATARI100K
 
 
+def _crafter_achievements(episode: dict) -> dict[str, float]:
+    from agents.envs.crafter import episode_achievements
+
+    return episode_achievements(episode["state"][-1])
+
+
 def _crafter_tasks() -> tuple[str, ...]:
     from agents.envs.crafter import TASKS
 
@@ -207,7 +213,7 @@ register(Suite(
     "crafter", "Crafter, the open-world stand-in for Minecraft", "crafter/reward",
     _make_crafter, _check_crafter, _crafter_tasks, DISCRETE,
     "achievements unlocked per episode (success rates, Crafter score)", actions="discrete",
-    module="agents/envs/crafter.py"))
+    episode_metrics=_crafter_achievements, module="agents/envs/crafter.py"))
 
 
 def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat: int = 1,

@@ -41,7 +41,8 @@ def _check(name: str) -> None:
 
 
 TOY = Suite("toy", "a test's toy suite", "toy/<one|two>", ToyEnv, _check,
-            lambda: ("one", "two"), ("dreamerv2",), "the third step", module=__file__)
+            lambda: ("one", "two"), ("dreamerv2",), "the third step", module=__file__,
+            episode_metrics=lambda ep: {"toy_last": float(ep["state"][-1][0])})
 
 
 @pytest.fixture
@@ -73,6 +74,10 @@ def test_a_toy_suite_takes_one_entry(toy):
     with pytest.raises(ConfigError, match="toy/ tasks have continuous actions"):
         make_config("smoke", "toy/one", ["model.agent=dreamerv3"])
     assert "toy/<one|two>" in task_help() and "toy/" in agent_help()
+    from agents.data.episodes import summary
+
+    episode = {"reward": np.ones(4), "success": np.zeros(4), "state": np.arange(4.0)[:, None]}
+    assert summary(episode, 1, "toy/one")["toy_last"] == 3.0  # the suite's own episode metric
 
 
 def test_a_suite_name_is_registered_once(toy):
