@@ -62,3 +62,15 @@ def test_the_claims_table_names_each_study_its_command_and_notebook():
         assert len(scales) == 3 and all(scales), f"a verdict per scale, or 'not measured': {claim}"
         named.add(name)
     assert named == set(STUDIES), f"studies without a claims row: {set(STUDIES) - named}"
+
+
+def test_the_docs_name_every_study_and_suite():
+    """docs/studies.md's study table lists every study; docs/training.md names every suite."""
+    from agents.envs import SUITES
+    from study.specs import STUDIES
+
+    rows = table((ROOT / "docs" / "studies.md").read_text(), "| study | grid |")
+    assert {r[0].strip("`") for r in rows} == set(STUDIES)
+    training = (ROOT / "docs" / "training.md").read_text()
+    missing = [s.prefix for s in SUITES.values() if f"`{s.prefix}" not in training]
+    assert not missing, f"docs/training.md does not name {missing}"
