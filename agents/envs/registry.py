@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agents.envs.base import UnknownTaskError
 
@@ -27,6 +27,14 @@ class EnvOptions:
     action_repeat: int = 1
     camera: str = "corner"
     render: str = "fast"
+
+
+class Score(NamedTuple):
+    """A suite's evaluation score on [0, 1], for aggregating tasks: `metric` / `scale`."""
+
+    metric: str  # the evaluation row's column: success, return
+    scale: float  # the metric's natural maximum
+    label: str  # what the score is, in words, for a figure's axis
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,9 @@ class Suite:
     # Metrics of a finished episode beyond return, success and length, from its arrays
     # (Crafter: the achievements it unlocked); logged on every episode and evaluation row.
     episode_metrics: Callable[[dict], dict[str, float]] | None = None
+    # Its evaluation score on [0, 1] (analyses/summary.py); None where the suite is scored its
+    # own way (Atari: human-normalised; Crafter: the Crafter score).
+    score: Score | None = None
     module: str = ""  # where its code lives, for the docs
 
     @property

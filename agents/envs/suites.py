@@ -26,7 +26,7 @@ from agents.envs.base import (  # noqa: F401  (re-exported)
 )
 from agents.envs.dmc import DMC_TASKS, DMCEnv
 from agents.envs.metaworld import MetaWorldEnv, metaworld_task_names
-from agents.envs.registry import SUITES, EnvOptions, Suite, get_suite, register
+from agents.envs.registry import SUITES, EnvOptions, Score, Suite, get_suite, register
 
 
 def _xml_cameras(path: Path, root: Path) -> list[str]:
@@ -180,30 +180,33 @@ def _crafter_tasks() -> tuple[str, ...]:
 
 CONTINUOUS = ("dreamerv2",)  # continuous actions: DreamerV2 (the paper's agent)
 DISCRETE = ("dreamerv3",)  # discrete (one-hot) actions: the DreamerV3 agent
+SUCCESS_RATE = Score("success", 1.0, "success rate")
+DMC_RETURN = Score("return", 1000.0, "return / 1000")  # every DMC task's return is in 0..1000
 register(Suite(
     "metaworld", "Meta-world v3 manipulation from pixels", "metaworld/<task>",
     lambda name, o: MetaWorldEnv(name, o.size, o.episode_length, o.camera, o.render,
                                  o.action_repeat),
     _check_metaworld, metaworld_task_names, CONTINUOUS,
     "Meta-world's per-step success flag", camera="corner", cameras=_metaworld_cameras,
+    score=SUCCESS_RATE,
     module="agents/envs/metaworld.py"))
 register(Suite(
     "dmc", "DeepMind Control suite from pixels", "dmc/<domain>-<task>",
     lambda name, o: DMCEnv(name, o.size, o.episode_length, o.camera, o.render,
                            o.action_repeat),
     _check_dmc, lambda: list(DMC_TASKS), CONTINUOUS, "none (return only)", camera="0",
-    cameras=_dmc_cameras, camera_by_index=True, module="agents/envs/dmc.py"))
+    cameras=_dmc_cameras, camera_by_index=True, score=DMC_RETURN, module="agents/envs/dmc.py"))
 register(Suite(
     "dmc_distracted", "DMC with distracting video backgrounds (natural-background DMC)",
     "dmc_distracted/<domain>-<task>[?bg=...]", _make_distracted, _check_distracted,
     lambda: list(DMC_TASKS), CONTINUOUS, "none (return only)", camera="0",
     cameras=_dmc_cameras, camera_by_index=True, describe=_describe("agents.envs.distracted"),
-    module="agents/envs/distracted.py"))
+    score=DMC_RETURN, module="agents/envs/distracted.py"))
 register(Suite(
     "dmc_remastered", "DMC Remastered: visuals redrawn every episode",
     "dmc_remastered/<domain>-<task>[?textures=DIR]", _make_remastered, _check_remastered,
     _remastered_tasks, CONTINUOUS, "none (return only)", camera="0", cameras=_dmc_cameras,
-    camera_by_index=True, describe=_describe("agents.envs.remastered"),
+    camera_by_index=True, describe=_describe("agents.envs.remastered"), score=DMC_RETURN,
     module="agents/envs/remastered.py"))
 register(Suite(
     "atari", "Atari 100K through ale-py", "atari/<game>", _make_atari, _check_atari,

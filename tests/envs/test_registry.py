@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.envs import SUITES, EnvOptions, Suite, UnknownTaskError, register
+from agents.envs import SUITES, EnvOptions, Score, Suite, UnknownTaskError, register
 
 
 class ToyEnv:
@@ -42,7 +42,8 @@ def _check(name: str) -> None:
 
 TOY = Suite("toy", "a test's toy suite", "toy/<one|two>", ToyEnv, _check,
             lambda: ("one", "two"), ("dreamerv2",), "the third step", module=__file__,
-            episode_metrics=lambda ep: {"toy_last": float(ep["state"][-1][0])})
+            episode_metrics=lambda ep: {"toy_last": float(ep["state"][-1][0])},
+            score=Score("return", 3.0, "return / 3"))
 
 
 @pytest.fixture
@@ -78,6 +79,15 @@ def test_a_toy_suite_takes_one_entry(toy):
 
     episode = {"reward": np.ones(4), "success": np.zeros(4), "state": np.arange(4.0)[:, None]}
     assert summary(episode, 1, "toy/one")["toy_last"] == 3.0  # the suite's own episode metric
+    import pandas as pd
+
+    from analyses.load import RUN_COLUMNS
+    from analyses.summary import eval_scores, score_label
+
+    rows = pd.DataFrame([{**dict.fromkeys(RUN_COLUMNS, ""), "task": "toy/one", "step": 3,
+                          "split": "eval", "metric": "return", "value": 1.5}])
+    scores = eval_scores(rows)
+    assert scores["value"].tolist() == [0.5] and score_label(scores) == "return / 3"
 
 
 def test_a_suite_name_is_registered_once(toy):
