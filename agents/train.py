@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from agents.config import Config, ConfigError, make_config
+from agents.config import PRESETS, Config, ConfigError, make_config
 from agents.envs.variables import check_environment
 from agents.run.cli import Parser, flag_overrides, path_arg
 from agents.run.lock import RunBusyError, run_lock
@@ -90,18 +90,35 @@ def train(cfg: Config, out: str | Path, progress_bar: bool = True,
             return Trainer(cfg, out, progress_bar).run()
 
 
+def task_help() -> str:
+    """--task's help, from the suite registry (agents/envs/registry.py)."""
+    from agents.envs import SUITES
+
+    forms = [s.pattern for s in SUITES.values()]
+    return f"{', '.join(forms[:-1])} or {forms[-1]}"
+
+
+def agent_help() -> str:
+    """--agent's help, from the suite registry: which suites each family acts in."""
+    from agents.config import AGENTS
+    from agents.envs import SUITES
+
+    acts = {a: [s.prefix for s in SUITES.values() if a in s.families] for a in AGENTS}
+    return ("; ".join(f"{a}{' (default)' if i == 0 else ''}: {', '.join(acts[a]) or 'none'}"
+                      for i, a in enumerate(AGENTS)) + "; the same as --set model.agent=...")
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespace]:
     parser = Parser(prog="python -m agents.train", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="metaworld/lever-pull",
-                        help="metaworld/<task>, dmc/<domain>-<task> or atari/<game>")
+    parser.add_argument("--task", default="metaworld/lever-pull", help=task_help())
     parser.add_argument("--weighting", help="fixed (default), reward_only, observation_only, "
                         "harmony, harmony_unrectified, harmony_fixed_dyn, uncertainty; the "
                         "same as --set weighting.name=...")
-    parser.add_argument("--agent", help="dreamerv2 (default) or dreamerv3 (atari/ tasks need "
-                        "dreamerv3); the same as --set model.agent=...")
+    parser.add_argument("--agent", help=agent_help())
     parser.add_argument("--seed", type=int, help="0 by default; the same as --set train.seed")
-    parser.add_argument("--preset", default="quick", help="smoke, quick or paper")
+    parser.add_argument("--preset", default="quick",
+                        help=f"{', '.join(PRESETS)} (default quick; docs/training.md)")
     parser.add_argument("--out", required=True, type=path_arg("a run directory"),
                         help="run directory (resumes if it exists)")
     parser.add_argument("--retrain", action="store_true", help="train a finished run again "

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from study.specs import SCALES
+from study.state import STATES
+
 RUN_COLUMNS = ["run_id", "study", "task", "label", "weighting", "w_o", "w_r", "w_d", "seed"]
 COLUMNS = [*RUN_COLUMNS, "state", "step", "split", "metric", "value"]
-STATES = ("pending", "running", "interrupted", "failed", "done")
 
 
 class NoResultsError(RuntimeError):
@@ -90,11 +92,14 @@ def report_rows(index: dict, states: dict[str, str], wanted: tuple[str, ...],
     return [r for r in rows if _variant(index, r) == chosen], note
 
 
-def run_status(run_dir: Path) -> str:
-    try:
-        return json.loads((run_dir / "status.json").read_text()).get("state", "pending")
-    except (OSError, json.JSONDecodeError):
-        return "pending"
+def run_statuses(results: Path, index: dict) -> dict[str, str]:
+    """{run id: its true state} for the index's runs, read by study.state (the one reader of a
+    run's state: checked, repaired from the run's record, and checked alive)."""
+    from study.state import run_states
+
+    ids = list(dict.fromkeys(row["run_id"] for row in index["runs"]))
+    return {rid: st.state for rid, st in zip(ids, run_states([results / r for r in ids]),
+                                             strict=True)}
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
@@ -112,22 +117,24 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
     return long.dropna(subset=["value"]).reset_index(drop=True)
 
 
-# Online studies whose runs take hours: their reports also show running and interrupted runs
-# (an interim report; the scale note says how many are unfinished).
-INTERIM = ("dreamer_check", "atari100k", "distracted")
+def interim(study: str) -> bool:
+    """Whether `study`'s report shows unfinished runs too (study/specs.py Study.interim)."""
+    from study.specs import STUDIES
+
+    return study in STUDIES and STUDIES[study].interim
 
 
 def load_study(results: str | Path, study: str,
                include_running: bool | None = None) -> pd.DataFrame:
     """All finished runs of `study` as one tidy table (see the module docstring), and with
-    `include_running` (default: for the studies in INTERIM) the unfinished ones too."""
+    `include_running` (default: for an interim study, `interim`) the unfinished ones too."""
     if include_running is None:
-        include_running = study in INTERIM
+        include_running = interim(study)
     results = Path(results)
     index = study_index(results, study)
     frames, skipped = [], []
     states = ("done", "running", "interrupted") if include_running else ("done",)
-    status = {row["run_id"]: run_status(results / row["run_id"]) for row in index["runs"]}
+    status = run_statuses(results, index)
     rows, left_out = report_rows(index, status, states, study)
     if left_out:
         warnings.warn(f"{study}: {left_out}", stacklevel=2)
@@ -169,26 +176,14 @@ def run_dirs(results: str | Path, study: str, done_only: bool = True) -> pd.Data
     """The study's runs with their directories (for analyses that read checkpoints)."""
     results = Path(results)
     index = study_index(results, study)
-    status = {row["run_id"]: run_status(results / row["run_id"]) for row in index["runs"]}
-    rows, _ = report_rows(index, status, ("done",) if done_only else tuple(STATES), study)
+    status = run_statuses(results, index)
+    rows, _ = report_rows(index, status, ("done",) if done_only else STATES, study)
     runs = pd.DataFrame(rows).assign(study=study)
     runs["dir"] = [str(results / r) for r in runs["run_id"]]
     runs["state"] = [status[r] for r in runs["run_id"]]
     if done_only:
         runs = runs[runs["state"] == "done"]
     return runs.reset_index(drop=True)
-
-
-SCALES = {
-    "smoke": "a smoke-scale run (tiny model, a few dozen updates or a few hundred env "
-             "steps): it checks the pipeline end to end and says nothing about the paper's "
-             "claims",
-    "quick": "the laptop-scale `quick` preset (small model, short runs): directions can show, "
-             "magnitudes are not the paper's",
-    "gpu": "the `gpu` preset (the small model on one GPU, many more updates than on a laptop): "
-           "directions and learned weights can show, magnitudes are not the paper's",
-    "paper": "the paper's configuration (`paper` preset)",
-}
 
 
 def run_config(results: str | Path, run_id: str) -> dict:
@@ -236,7 +231,7 @@ def scale_note(index: dict, table: pd.DataFrame, results: str | Path | None = No
     preset = presets[0] if len(presets) == 1 else " + ".join(presets)
     scale = (index.get("scales", {}).get(preset)
              or (index.get("scale") if preset == index.get("preset") else None)
-             or SCALES.get(preset, "an unknown preset"))
+             or SCALES.get(preset, "an unknown preset"))  # a study's own: write_study_index
     modes = {r.get("mode") for r in index["runs"] if r["run_id"] in loaded}
     line = f"**Preset `{preset}`**: {done} of {len(grid)} runs of the grid finished"
     if unfinished:  # an interim report (include_running): say so before any number

@@ -27,28 +27,28 @@ OFFLINE_NOTE = (
     "That is the world-model mechanism behind the finding, not the finding itself: sample "
     "efficiency needs the online RL loop (`paper` preset, a cluster job).")
 
-DMC_SUITES = ("dmc/", "dmc_distracted/", "dmc_remastered/")  # returns on one 0..1000 scale
-
-
 def eval_scores(table: pd.DataFrame) -> pd.DataFrame:
-    """Evaluation score per run and step on one [0, 1] scale: Meta-world success rate,
-    DMC return / 1000, distracted, remastered or not (the suites' natural maxima), so tasks
-    can be aggregated."""
-    success = metric(table, "success")
-    success = success[success["task"].str.startswith("metaworld/")]
-    ret = metric(table, "return")
-    ret = ret[ret["task"].str.startswith(DMC_SUITES)].assign(
-        value=lambda d: d["value"] / 1000)
-    return pd.concat([success, ret], ignore_index=True)
+    """Evaluation score per run and step on one [0, 1] scale, as each task's suite scores it
+    (agents/envs/registry.py `Suite.score`: Meta-world success rate, DMC return / 1000,
+    distracted, remastered or not), so tasks can be aggregated."""
+    from agents.envs import SUITES
+
+    suite = table["task"].str.split("/").str[0]
+    parts = []
+    for name, entry in SUITES.items():
+        if entry.score is not None and (suite == name).any():
+            rows = metric(table[suite == name], entry.score.metric)
+            parts.append(rows.assign(value=rows["value"] / entry.score.scale))
+    return pd.concat(parts, ignore_index=True) if parts else metric(table.iloc[:0], "success")
 
 
 def score_label(scores: pd.DataFrame) -> str:
-    suites = set(scores["task"].str.split("/").str[0])
-    if suites == {"metaworld"}:
-        return "success rate"
-    if suites <= {s.rstrip("/") for s in DMC_SUITES}:
-        return "return / 1000"
-    return SCORE_LABEL
+    """The score's name where every task's suite scores the same way, else SCORE_LABEL."""
+    from agents.envs import SUITES
+
+    labels = {SUITES[s].score.label for s in set(scores["task"].str.split("/").str[0])
+              if s in SUITES and SUITES[s].score is not None}
+    return labels.pop() if len(labels) == 1 else SCORE_LABEL
 
 
 @dataclass

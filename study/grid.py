@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from agents.config import Config, ConfigError, identity, make_config
+from agents.config import Config, ConfigError, did_you_mean, identity, make_config
 from study.specs import STUDIES, Study
 
 
@@ -36,7 +36,8 @@ def run_id(cfg: Config) -> str:
 
 def get_study(name: str) -> Study:
     if name not in STUDIES:
-        raise ConfigError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}")
+        raise ConfigError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}"
+                          f"{did_you_mean(name, STUDIES)}")
     return STUDIES[name]
 
 

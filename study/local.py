@@ -20,8 +20,9 @@ from pathlib import Path
 
 from agents.run import die_with_parent, holder
 from study.grid import Run
-from study.results import read_status, run_dir
+from study.results import run_dir
 from study.run_one import THREAD_VARS, RunBusyError, RunFinishedError, execute_run
+from study.state import read_status
 
 EXIT_INTERRUPTED = 130
 EXIT_BUSY = 75  # another process holds the run (EX_TEMPFAIL)
@@ -146,7 +147,7 @@ class Display:
 
 def failure(directory: Path) -> str:
     """Why a run failed, for the console: its status's reason, else its log's last line."""
-    from study.liveness import last_log_line
+    from study.state import last_log_line
 
     status = read_status(directory) or {}
     reason = status.get("error") if status.get("state") == "failed" else None

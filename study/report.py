@@ -1,8 +1,8 @@
 """Execute a study's report notebook: python -m study.report STUDY [--results DIR] [--out DIR].
 
-papermill runs notebooks/STUDY.ipynb with the results and output directories as parameters;
-the output directory receives the executed notebook, an HTML export, and every figure as PNG
-and PDF under figures/.
+papermill runs the study's notebook (Study.notebook_file: notebooks/STUDY.ipynb) with the
+results and output directories as parameters; the output directory receives the executed
+notebook, an HTML export, and every figure as PNG and PDF under figures/.
 """
 
 from __future__ import annotations
@@ -87,10 +87,11 @@ def report(study: str, results: Path, out: Path, reps: int = 2000,
     stage = staging(out)
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
-    executed = stage / f"{study}.ipynb"
+    notebook = get_study(study).notebook_file
+    executed = stage / notebook
     try:
         pm.execute_notebook(
-            str(NOTEBOOKS / f"{study}.ipynb"), str(executed), kernel_name="python3",
+            str(NOTEBOOKS / notebook), str(executed), kernel_name="python3",
             parameters={"results": str(results.resolve()), "study": study,
                         "out_dir": str(stage.resolve()), "reps": reps},
             cwd=str(NOTEBOOKS.parent), progress_bar=progress,

@@ -21,62 +21,13 @@ from importlib import metadata
 from pathlib import Path
 
 from agents.files import atomic_write_text
-from agents.run import repair
 from study.grid import Run, get_study
-from study.liveness import RunState, reconcile, sacct_states
 
 PACKAGES = ("torch", "numpy", "mujoco", "dm_control", "metaworld", "gymnasium", "submitit")
-STATES = ("pending", "running", "interrupted", "failed", "done")
 
 
 def run_dir(results: Path, run: Run) -> Path:
     return Path(results) / run.id
-
-
-def read_status(directory: Path) -> dict | None:
-    """status.json, checked for the fields its readers use: a damaged one (not JSON, not an
-    object, a field of the wrong type) reads as pending with the reason, never a traceback."""
-    path = Path(directory) / "status.json"
-    try:
-        status = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {"state": "pending", "error": "unreadable status.json"}
-    types = {"state": str, "error": str, "slurm_job_id": str, "host": str, "pid": int,
-             "step": int}
-    if not isinstance(status, dict) or status.get("state") not in STATES or any(
-            k in status and not isinstance(status[k], t) for k, t in types.items()):
-        return {"state": "pending", "error": "damaged status.json"}
-    return status
-
-
-def run_states(directories: list[Path]) -> list[RunState]:
-    """The true state of each run: what its status.json says, checked against the scheduler
-    (sacct) or the process table where it claims to be running (study.liveness)."""
-    # A lost or unreadable status.json is rebuilt from the run's record first (a finished
-    # run is done, not pending).
-    statuses = [read_status(d) or (repair(d) and read_status(d)) for d in directories]
-    jobs = [s["slurm_job_id"] for s in statuses
-            if s and s.get("slurm_job_id") and s.get("state") in ("running", "interrupted")]
-    slurm = sacct_states(jobs)
-    out = []
-    for directory, status in zip(directories, statuses, strict=True):
-        if status is None:
-            out.append(RunState("pending", ""))
-        elif status.get("state") in ("running", "interrupted"):
-            out.append(reconcile(directory, status, slurm))
-        else:
-            error = (status.get("error") or "").strip().splitlines()
-            out.append(RunState(status.get("state", "pending"),
-                                error[-1] if error else f"step {status.get('step', 0)}"))
-    return out
-
-
-def run_state(directory: Path) -> tuple[str, str]:
-    """(state, detail) of one run (see run_states)."""
-    state, detail, _ = run_states([Path(directory)])[0]
-    return state, detail
 
 
 class StudyIndexError(ValueError):
@@ -200,7 +151,7 @@ def write_study_index(results: Path, study: str, runs: list[Run], preset: str,
                             "runs": len(runs)})
         head = {"study": study, "preset": preset}
         scales = dict(previous.get("scales", {}))
-        scale = get_study(study).scales.get(preset)
+        scale = get_study(study).scales.get(preset)  # a study's own (else specs.SCALES)
         if scale:
             head["scale"] = scale  # analyses/load.py scale_note says it instead of the preset's
             scales[preset] = scale

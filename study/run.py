@@ -21,8 +21,9 @@ from agents.envs import check_environment
 from agents.run import Parser, path_arg, positive_int, stop_on_signals
 from study.grid import expand
 from study.local import usable_cores
-from study.results import run_dir, run_states, write_study_index
+from study.results import run_dir, write_study_index
 from study.specs import STUDIES
+from study.state import run_states
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from agents.run import RunBusyError, RunFinishedError, run_lock
 from study.grid import Run
-from study.results import run_dir, run_state, write_provenance
+from study.results import run_dir, write_provenance
+from study.state import run_state
 
 __all__ = ["THREAD_VARS", "RunBusyError", "RunFinishedError", "execute_run"]
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from agents.run import holder
 from study.grid import Run
-from study.results import run_dir, run_state
+from study.results import run_dir
 from study.run_one import RunFinishedError, execute_run
+from study.state import run_state
 
 
 def _submitit_job():

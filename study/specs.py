@@ -1,4 +1,7 @@
-"""The shipped studies, as data. A study's grid is tasks x weightings x seeds at one preset.
+"""The shipped studies, as data: the one place a study's facts live (its grid, its report
+notebook, whether its report is interim, what each preset's numbers are). A study's grid is
+tasks x weightings x seeds at one preset. Adding a study: one `Study(...)` entry in STUDIES and
+its notebook (docs/layout.md "How to add a study").
 
 Each weighting entry is (label, weighting name, parameters): `w_r` is weighting.w_r, a dotted
 key (`offline.data`) any other config field the cell sets. Two studies that need the same run
@@ -15,6 +18,18 @@ ANALYSIS_TASKS = ("metaworld/lever-pull", "metaworld/handle-pull-side", "metawor
 
 Weighting = tuple[str, str, dict[str, float]]
 
+# What each preset's numbers are, for a report's scale note (a study's `scales` may say more).
+SCALES = {
+    "smoke": "a smoke-scale run (tiny model, a few dozen updates or a few hundred env "
+             "steps): it checks the pipeline end to end and says nothing about the paper's "
+             "claims",
+    "quick": "the laptop-scale `quick` preset (small model, short runs): directions can show, "
+             "magnitudes are not the paper's",
+    "gpu": "the `gpu` preset (the small model on one GPU, many more updates than on a laptop): "
+           "directions and learned weights can show, magnitudes are not the paper's",
+    "paper": "the paper's configuration (`paper` preset)",
+}
+
 
 @dataclass(frozen=True)
 class Study:
@@ -29,7 +44,19 @@ class Study:
     # A study preset may resolve its configs from another config preset (dreamer_check's gpu
     # is the paper config on a GPU), and then says in its reports what scale that is.
     config_presets: dict[str, str] = field(default_factory=dict)  # else the same name
-    scales: dict[str, str] = field(default_factory=dict)  # else analyses/load.py SCALES
+    scales: dict[str, str] = field(default_factory=dict)  # else SCALES
+    # An online study of hours: its report also shows running and interrupted runs (an
+    # interim report; the scale note says how many are unfinished).
+    interim: bool = False
+    notebook: str = ""  # notebooks/<this>: its report (default: <name>.ipynb)
+
+    @property
+    def notebook_file(self) -> str:
+        return self.notebook or f"{self.name}.ipynb"
+
+    def scale(self, preset: str) -> str | None:
+        """What `preset`'s numbers are in this study's reports."""
+        return self.scales.get(preset) or SCALES.get(preset)
 
     def tasks_for(self, preset: str) -> tuple[str, ...]:
         return self.preset_tasks.get(preset, self.tasks)
@@ -221,11 +248,13 @@ STUDIES = {s.name: s for s in [
                         "gpu": ("dmc/cartpole-swingup", "dmc/walker-walk")},
           config_presets={"gpu": "paper"},
           scales={"gpu": "the paper's DreamerV2 config on one GPU (bf16 autocast, CUDA graphs), "
-                         "3 seeds, cut at 100K frames: the 100K checkpoint is its only verdict"}),
+                         "3 seeds, cut at 100K frames: the 100K checkpoint is its only verdict"},
+          interim=True),
     Study("atari100k", "Atari 100K: DreamerV3 vs DreamerV3 + HarmonyDream, the paper's "
           "headline, against the official per-game scores", tuple(f"atari/{g}" for g in ATARI100K),
           (DREAMERV3, HARMONY), seeds={"smoke": 1, "quick": 1, "paper": 5}, overrides=ATARI,
-          preset_tasks={"smoke": ("atari/pong",), "quick": ("atari/pong", "atari/boxing")}),
+          preset_tasks={"smoke": ("atari/pong",), "quick": ("atari/pong", "atari/boxing")},
+          interim=True),
     Study("distracted", "DreamerV2 vs HarmonyDream on DMC with distractors: video backgrounds "
           "(paper: Kinetics driving_car; below it: synthetic moving shapes, a stand-in) and DMC "
           "Remastered's randomised visuals",
@@ -235,7 +264,8 @@ STUDIES = {s.name: s for s in [
           preset_tasks={"smoke": ("dmc_distracted/cartpole-swingup",
                                   "dmc_remastered/cartpole-swingup"),
                         "quick": ("dmc_distracted/walker-walk", "dmc_remastered/walker-walk"),
-                        "gpu": DISTRACTED_TASKS + REMASTERED_TASKS}),
+                        "gpu": DISTRACTED_TASKS + REMASTERED_TASKS},
+          interim=True),
     Study("crafter", "Crafter (the open-world stand-in for the paper's Minecraft): DreamerV3 vs "
           "DreamerV3 + HarmonyDream, achievement success rates and the Crafter score",
           ("crafter/reward",), (DREAMERV3, HARMONY), seeds={"smoke": 1, "quick": 1, "gpu": 3,

@@ -13,9 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 from agents.config import ConfigError
-from agents.run import Parser, path_arg, read_status, repair
+from agents.run import Parser, path_arg
 from study.grid import get_study
-from study.results import STATES, StudyIndexError, read_study_index, run_states
+from study.results import StudyIndexError, read_study_index
+from study.state import STATES, run_states
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     counts: Counter[str] = Counter()
     print(f"{'run id':<13} {'task':<28} {'weighting':<20} {'seed':>4}  {'state':<11} detail")
     directories = [Path(args.results) / row["run_id"] for row in rows]
-    for directory in directories:
-        if read_status(directory) is None:  # lost or unreadable: rebuilt from the run's record
-            repair(directory)
     states = run_states(directories)
     for row, (state, detail, _) in zip(rows, states, strict=True):
         counts[state] += 1

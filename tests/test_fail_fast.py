@@ -116,6 +116,7 @@ def test_the_study_commands_share_one_unknown_study_message(tmp_path):
         lines.add(proc.stderr.strip())
     [line] = lines
     assert line.startswith("error: unknown study 'findng1'") and "finding1" in line
+    assert line.endswith("did you mean 'finding1'?"), line  # from the study registry
 
 
 EARLY = {

@@ -1,6 +1,6 @@
-"""The layout's rules (docs/layout.md), read from the source: no import cycles, models that do
-not import the machinery, study/ and analyses/ through the rooms' front doors, and small
-modules."""
+"""The layout's rules (docs/layout.md), read from the source: no import cycles and no upward
+imports (deferred imports inside functions count), models that do not import the machinery,
+study/ and analyses/ through the rooms' front doors, and small modules."""
 
 from __future__ import annotations
 
@@ -19,6 +19,29 @@ MODELS = ("agents/nets", "agents/dreamerv2/networks.py", "agents/dreamerv2/world
 MACHINERY = ("agents.update", "agents.run", "agents.data", "agents.envs", "agents.train",
              "agents.evaluate", "agents.bench", "study", "analyses")
 MAX_LINES = 450  # "about 400"
+# The layers, lowest first: a module may import its own layer or a lower one, never a higher
+# one. A module's layer is that of the longest name below that it starts with. The config's
+# checks (presets, validation) sit above the suites and data mixes they check a config against;
+# its schema sits below everything. A family's agent.py joins its model to the shared update.
+LAYERS = (
+    ("agents", "study", "agents.files", "agents.parent_death"),  # (the package __init__s)
+    ("agents.config.schema",),
+    ("agents.envs",),
+    ("agents.data",),
+    ("agents.config",),
+    ("agents.nets", "agents.weighting", "agents.gradients"),
+    ("agents.dreamerv2", "agents.dreamerv3"),
+    ("agents.update",),
+    ("agents.dreamerv2.agent", "agents.dreamerv3.agent", "agents.families"),
+    ("agents.run",),
+    ("agents.train", "agents.evaluate", "agents.bench", "agents.export",
+     "agents.config.__main__"),
+    # a study: spec -> grid -> run states (study.state) -> results store -> executors ->
+    # command lines; analyses read the results; study.report runs the analyses' notebooks
+    ("study.specs",), ("study.grid",), ("study.state",), ("study.results",),
+    ("study.run_one",), ("study.local", "study.slurm"), ("study.run", "study.status"),
+    ("analyses",), ("study.report",),
+)
 
 
 def module_name(path: Path) -> str:
@@ -46,10 +69,16 @@ def imports(path: Path, top_level_only: bool, known: dict[str, Path]) -> set[str
     return {m for m in found if m.split(".")[0] in PACKAGES}
 
 
-def test_no_import_cycles():
+def import_graph() -> dict[str, set[str]]:
+    """Each project module -> the project modules it imports, at the top or inside a function
+    (a deferred import still makes a cycle: it only hides it until the function runs)."""
     known = modules()
-    graph = {name: {m for m in imports(path, True, known) if m != name}
-             for name, path in known.items()}
+    return {name: {m for m in imports(path, False, known) if m != name}
+            for name, path in known.items()}
+
+
+def test_no_import_cycles():
+    graph = import_graph()
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     stack: list[str] = []
 
@@ -68,6 +97,33 @@ def test_no_import_cycles():
     for name in sorted(graph):
         if not state.get(name):
             visit(name)
+
+
+def layer(module: str) -> int | None:
+    best: tuple[int, int] | None = None
+    for i, names in enumerate(LAYERS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and (
+                    best is None or len(name) > best[1]):
+                best = (i, len(name))
+    return None if best is None else best[0]
+
+
+def upward_imports() -> list[str]:
+    bad = []
+    for name, deps in sorted(import_graph().items()):
+        here = layer(name)
+        if here is None:
+            bad.append(f"{name} has no layer in tests/test_layout.py LAYERS")
+            continue
+        bad += [f"{name} imports {dep}, a higher layer" for dep in sorted(deps)
+                if (there := layer(dep)) is not None and there > here]
+    return bad
+
+
+def test_no_upward_imports():
+    bad = upward_imports()
+    assert not bad, "; ".join(bad)
 
 
 def test_models_do_not_import_the_machinery():
@@ -135,7 +191,8 @@ def test_modules_are_small():
 
 
 def test_the_checks_see_a_cycle_and_a_forbidden_import(tmp_path):
-    """The rules can fail: a planted cycle and a model importing the loop are caught."""
+    """The rules can fail: a planted cycle made by an import inside a function, an upward
+    import and a model importing the loop are caught."""
     import pytest
 
     pkg = tmp_path / "agents"
@@ -143,7 +200,8 @@ def test_the_checks_see_a_cycle_and_a_forbidden_import(tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "nets" / "__init__.py").write_text("")
     (pkg / "a.py").write_text("from agents import b\n")
-    (pkg / "b.py").write_text("import agents.a\n")
+    (pkg / "b.py").write_text("def f():\n    import agents.a  # deferred: still a cycle\n")
+    (pkg / "files.py").write_text("def g():\n    from agents.nets import x\n")
     (pkg / "nets" / "x.py").write_text("def f():\n    from agents.run.loop import Trainer\n")
     for sub in ("study", "analyses"):
         (tmp_path / sub).mkdir()
@@ -155,6 +213,7 @@ def test_the_checks_see_a_cycle_and_a_forbidden_import(tmp_path):
     try:
         with pytest.raises(AssertionError, match="import cycle: agents.a -> agents.b -> agents.a"):
             test_no_import_cycles()
+        assert "agents.files imports agents.nets.x, a higher layer" in upward_imports()
         with pytest.raises(AssertionError, match="agents/nets/x.py imports agents.run.loop"):
             test_models_do_not_import_the_machinery()
         assert front_door_violations() == ["study/s.py imports agents.run.status"]

@@ -28,11 +28,10 @@ from agents.config.presets import (
 )
 from agents.config.schema import (
     AGENTS,
-    DISCRETE_SUITES,
     INIT_SCHEMES,
+    LOG_EXTRAS,
     LOG_OUTPUTS,
     PRECISIONS,
-    SUITES,
     WEIGHTING_NAMES,
     BehaviourConfig,
     Config,
@@ -48,10 +47,11 @@ from agents.config.schema import (
 from agents.config.validation import check_outputs, did_you_mean, suite_of, validate
 
 __all__ = [
-    "AGENTS", "CHOPPER_COMMAND_FRAMES", "DISCRETE_SUITES", "EXECUTION_KEYS", "GPU",
-    "INIT_SCHEMES", "LATER_KEYS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER", "PAPER_DMC",
+    "AGENTS", "CHOPPER_COMMAND_FRAMES", "EXECUTION_KEYS", "GPU",
+    "INIT_SCHEMES", "LATER_KEYS", "LOG_EXTRAS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER",
+    "PAPER_DMC",
     "PAPER_METAWORLD", "PAPER_V3", "PRECISIONS", "PRESETS", "QUICK", "SMOKE", "SMOKE_ATARI",
-    "SUITES", "WEIGHTING_NAMES",
+    "WEIGHTING_NAMES",
     "BehaviourConfig", "Config", "ConfigError", "EnvConfig", "LogConfig", "ModelConfig",
     "OfflineConfig", "ReplayConfig", "TrainConfig", "WeightingConfig", "apply_overrides",
     "check_outputs", "config_from_dict", "did_you_mean", "identity", "make_config",

@@ -20,8 +20,9 @@ class EnvConfig:
     action_repeat: int = 1
     episode_length: int = 500  # env steps (frames) per episode; Meta-world's own limit is 500
     camera: str = "corner"
-    # Render settings (see agents/envs.py RENDER): "fast" (default) drops shadows, reflections
-    # and MSAA, ~4-7x faster than MuJoCo's defaults with every task object still visible.
+    # Render settings (see agents/envs/rendering.py RENDER): "fast" (default) drops shadows,
+    # reflections and MSAA, ~4-7x faster than MuJoCo's defaults with every task object still
+    # visible.
     render: str = "fast"
     # Environments stepped together, each in its own worker process (1: in this process).
     # The update ratio counts env steps summed over all envs (one update per
@@ -159,6 +160,9 @@ class OfflineConfig:
 # written: every analysis reads it; the others are optional extras, imported only when asked
 # for. How a run is recorded, not what it computes: an execution key (not in run identity).
 LOG_OUTPUTS = ("jsonl", "tensorboard", "wandb")
+# log.outputs name -> (the module it needs, the pip extra that installs it): config checks it
+# before a run starts, agents/run/outputs.py imports it when the run opens its sinks.
+LOG_EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb")}
 
 
 @dataclass
@@ -239,8 +243,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-SUITES = ("metaworld", "dmc", "dmc_distracted", "dmc_remastered", "atari", "crafter")
-DISCRETE_SUITES = ("atari", "crafter")  # one-hot actions: the dreamerv3 agent
+# The environment suites, their tasks and the agents that act in them: agents/envs/registry.py.
 PRECISIONS = ("fp32", "fp16", "bf16", "auto")  # agents/update/precision.py says what each is
 INIT_SCHEMES = ("glorot", "dreamerv3", "trunc_normal", "torch")  # agents/nets/init.py applies them
 AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them

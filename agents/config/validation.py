@@ -8,11 +8,10 @@ import math
 from agents.config.schema import (
     AGENTS,
     DATA_KINDS,
-    DISCRETE_SUITES,
     INIT_SCHEMES,
+    LOG_EXTRAS,
     LOG_OUTPUTS,
     PRECISIONS,
-    SUITES,
     WEIGHTING_NAMES,
     Config,
     ConfigError,
@@ -47,12 +46,14 @@ def _task_hint(task: str) -> str:
 
 
 def suite_of(task: str) -> str:
+    """The suite name of `task` (agents/envs/registry.py), or ConfigError with the task forms
+    and a near miss."""
+    from agents.envs import SUITES
+
     suite, _, name = task.partition("/")
     if suite not in SUITES or not name:
-        raise ConfigError(f"bad task {task!r}: expected metaworld/<task>, dmc/<domain>-<task>, "
-                          f"dmc_distracted/<domain>-<task>[?bg=...], "
-                          f"dmc_remastered/<domain>-<task>[?textures=DIR], atari/<game> or "
-                          f"crafter/reward"
+        forms = [s.pattern for s in SUITES.values()]
+        raise ConfigError(f"bad task {task!r}: expected {', '.join(forms[:-1])} or {forms[-1]}"
                           f"{_task_hint(task)}")
     return suite
 
@@ -86,12 +87,14 @@ def validate(cfg: Config) -> None:
     need(cfg.model.agent in AGENTS,
          f"unknown agent {cfg.model.agent!r}; choose from {', '.join(AGENTS)}"
          f"{did_you_mean(cfg.model.agent, AGENTS)}")
-    suite = suite_of(cfg.env.task)
-    need(not (suite in DISCRETE_SUITES and cfg.model.agent != "dreamerv3"),
-         f"{suite}/ tasks have discrete actions: use the dreamerv3 agent (--agent dreamerv3)")
-    need(not (cfg.model.agent == "dreamerv3" and suite not in DISCRETE_SUITES),
-         "the dreamerv3 agent here has discrete (one-hot) actions only: use it on atari/ and "
-         "crafter/ tasks, and dreamerv2 for metaworld/ and dmc/")
+    from agents.envs import SUITES
+
+    suite = SUITES[suite_of(cfg.env.task)]
+    if cfg.model.agent in AGENTS and cfg.model.agent not in suite.families:
+        acts = [s.prefix for s in SUITES.values() if cfg.model.agent in s.families]
+        raise ConfigError(f"{suite.prefix} tasks have {suite.actions} actions: use the "
+                          f"{suite.families[0]} agent (--agent {suite.families[0]}); the "
+                          f"{cfg.model.agent} agent here acts in {', '.join(acts) or 'no'} tasks")
     need(0 < cfg.behaviour.target_fraction <= 1, "behaviour.target_fraction must be in (0, 1]")
     need(0 <= cfg.behaviour.retnorm_low < cfg.behaviour.retnorm_high <= 100,
          "behaviour.retnorm_low/high must satisfy 0 <= low < high <= 100")
@@ -207,14 +210,12 @@ def check_outputs(outputs) -> None:
     wandb takes a second, and study.run validates every run of a grid)."""
     import importlib.util
 
-    from agents.run.outputs import EXTRAS
-
     for name in outputs:
         if name not in LOG_OUTPUTS:
             raise ConfigError(f"unknown log output {name!r} in log.outputs; choose from "
                               f"{', '.join(LOG_OUTPUTS)}{did_you_mean(name, LOG_OUTPUTS)}")
-        if name in EXTRAS:
-            module, extra = EXTRAS[name]
+        if name in LOG_EXTRAS:
+            module, extra = LOG_EXTRAS[name]
             try:
                 found = importlib.util.find_spec(module) is not None
             except (ImportError, ValueError):

@@ -47,14 +47,15 @@ def play(envs, seeds: dict[int, int], policy, on_step, track=None) -> dict[int, 
 
 
 def summary(ep: dict, action_repeat: int, task: str = "") -> dict[str, float]:
-    """An episode's return, success and length in env steps (frames); for Crafter also
-    which achievements it unlocked (`achievement_<name>`: 0 or 1)."""
+    """An episode's return, success and length in env steps (frames), and what its suite adds
+    (its registry entry's `episode_metrics`: Crafter's achievements, `achievement_<name>`)."""
+    from agents.envs import SUITES
+
     row = {"return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
            "length": int(len(ep["reward"]) - 1) * action_repeat}
-    if task.startswith("crafter/"):
-        from agents.envs.crafter import episode_achievements
-
-        row.update(episode_achievements(ep["state"][-1]))
+    suite = SUITES.get(task.partition("/")[0])
+    if suite is not None and suite.episode_metrics is not None:
+        row.update(suite.episode_metrics(ep))
     return row
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from agents.envs.suites import make_env
-from agents.run.session import die_with_parent
+from agents.parent_death import die_with_parent
 
 
 class EnvWorkerError(RuntimeError):

@@ -101,7 +101,7 @@ ALPHA = (0.75, 1.0)
 
 def remastered_tasks() -> list[str]:
     """The `dmc/` tasks DMCR also covers (all but quadruped)."""
-    from agents.envs.suites import DMC_TASKS
+    from agents.envs.dmc import DMC_TASKS
 
     return [name for name, (domain, _) in DMC_TASKS.items() if domain in JITTER]
 
@@ -116,7 +116,7 @@ class Remaster:
 def parse_task(name: str) -> tuple[str, Remaster]:
     """`walker-walk?textures=DIR` -> ("walker-walk", Remaster(...)); UnknownTaskError (one
     line) for an unknown task, option or value."""
-    from agents.envs.suites import DMC_TASKS
+    from agents.envs.dmc import DMC_TASKS
 
     base, _, query = name.partition("?")
     tasks = remastered_tasks()
@@ -373,7 +373,7 @@ def restyle(physics: Any, model: tuple[bytes, dict], size: int, render: str) -> 
     textured reset) the whole model is reloaded instead."""
     import mujoco
 
-    from agents.envs.suites import configure_rendering
+    from agents.envs.rendering import configure_rendering
 
     new = mujoco.MjModel.from_xml_string(*model)
     live = physics.model
@@ -403,7 +403,7 @@ def restyle(physics: Any, model: tuple[bytes, dict], size: int, render: str) -> 
 
 
 class Remastered:
-    """A DMC env (`agents.envs.suites.DMCEnv`) whose visuals are redrawn at every reset from
+    """A DMC env (`agents.envs.dmc.DMCEnv`) whose visuals are redrawn at every reset from
     a visual seed (fixed, or drawn from the reset seed); the simulation is the wrapped env's."""
 
     def __init__(self, env: Any, domain: str, remaster: Remaster):

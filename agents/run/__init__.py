@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from agents.parent_death import die_with_parent
 from agents.run.cli import Parser, path_arg, positive_int
 from agents.run.lock import RunBusyError, RunFinishedError, holder, run_lock
 from agents.run.logger import parse_row
-from agents.run.session import die_with_parent, resolve_device, stop_on_signals
+from agents.run.session import resolve_device, stop_on_signals
 from agents.run.status import describe, last_eval, read_status, repair, write_status
 
 _TORCH_BOUND = {

@@ -118,17 +118,6 @@ def restore_streams(state: dict[str, Any], rng, logger, step: int) -> None:
     logger.truncate(state["metrics_offset"], step=step)
 
 
-def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
-    """Linux: have the kernel send `sig` to this process when its parent dies, even by
-    SIGKILL (prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)
-    except (OSError, AttributeError):
-        pass
-
-
 def quiet_teardown() -> None:
     """After Ctrl-C: objects cut short while being built (a MuJoCo renderer, say) fail in
     their __del__ as the process exits; drop that noise, so the interrupt stays one line."""

@@ -148,7 +148,7 @@ def test_load_study_without_finished_runs(tmp_path):
 
 
 def test_online_studies_report_unfinished_runs_and_say_so(tmp_path):
-    """An online study of hours (load.INTERIM) reports its running runs, as an interim report
+    """An online study of hours (Study.interim) reports its running runs, as an interim report
     whose scale note says so; an offline study waits for finished runs."""
     from study.report import check_results
 
@@ -158,13 +158,33 @@ def test_online_studies_report_unfinished_runs_and_say_so(tmp_path):
         (tmp_path / study / "studies").mkdir()
         (tmp_path / study / "studies" / f"{study}.json").write_text(
             json.dumps({"study": study, "preset": "quick", "runs": index}))
-    assert "distracted" in load.INTERIM and "finding1" not in load.INTERIM
+    assert load.interim("distracted") and not load.interim("finding1")
     table = load.load_study(tmp_path / "distracted", "distracted")
     assert set(table["state"]) == {"running"} and table["value"].tolist() == [42.0]
     assert check_results(tmp_path / "distracted", "distracted") is None
     index = load.study_index(tmp_path / "distracted", "distracted")
     assert "0 of 1 runs of the grid finished; 1 more" in load.scale_note(index, table)
     assert "no finished runs" in check_results(tmp_path / "finding1", "finding1")
+
+
+def test_load_study_reads_run_states_through_the_one_reader(tmp_path):
+    """analyses.load reads a run's state as study.status does (study.state): a run that says
+    "running" but whose process on this host is gone is interrupted, not running."""
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    rows = [{"step": 10, "split": "eval", "return": 1.0}]
+    index = [write_run(tmp_path, "aaa", "running", rows)]
+    (tmp_path / "aaa" / "status.json").write_text(json.dumps(
+        {"state": "running", "step": 10, "pid": int(gone.stdout), "host": socket.gethostname()}))
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "s.json").write_text(json.dumps({"study": "s", "runs": index}))
+    table = load.load_study(tmp_path, "s", include_running=True)
+    assert set(table["state"]) == {"interrupted"}
+    assert load.run_dirs(tmp_path, "s", done_only=False)["state"].tolist() == ["interrupted"]
 
 
 def synthetic_episodes(n=20, T=40, f=16, s=5, seed=0, linear=True):

@@ -213,3 +213,12 @@ def test_bench_json_path_is_checked_before_the_benchmark(tmp_path, where):
     line = one_line_error(proc)
     assert "--json" in line and str(target) in line
     assert proc.stdout == "", "no benchmark ran"
+
+
+def test_log_extras_are_one_fact():
+    """The extras log.outputs needs are checked by the config (LOG_EXTRAS) and imported by the
+    run's sinks: agents/run/outputs.py must agree until it imports LOG_EXTRAS itself."""
+    from agents.config import LOG_EXTRAS
+    from agents.run import outputs
+
+    assert outputs.EXTRAS == LOG_EXTRAS

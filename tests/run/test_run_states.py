@@ -261,10 +261,10 @@ def test_study_run_repairs_a_done_run_without_training_it(raced, tmp_path, how):
 
 
 def test_a_vanished_process_never_downgrades_a_done_run(tmp_path):
-    """liveness.reconcile and the local executor's record of a dead worker: a run whose
+    """study.state.reconcile and the local executor's record of a dead worker: a run whose
     checkpoint says done is done, whatever its status.json says."""
     from agents.run import checkpoint
-    from study.liveness import reconcile
+    from study.state import reconcile
 
     checkpoint.save(tmp_path / "ckpt.pt", {"progress": {"updates": 6, "done": True}})
     status = {"state": "running", "step": 3, "pid": dead_pid(), "host": socket.gethostname()}

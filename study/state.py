@@ -1,4 +1,8 @@
-"""Is a run that says "running" still running? Ask the scheduler, or the process table.
+"""A run's true state, read one way: the one reader of a run's state for study/ and analyses/.
+
+`run_states` reads each run's status.json (checked: a damaged one reads as pending with the
+reason), rebuilds a lost one from the run's own record (agents.run.repair), and asks whether a
+run that says "running" still is: the scheduler, or the process table.
 
 A run's status.json is written by the run itself, so a run killed hard (SIGKILL, scancel, a
 time limit, the OOM killer, a lost node) leaves "running" behind. `reconcile` checks such a
@@ -10,6 +14,7 @@ failed, and writes its "done" status back.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -17,11 +22,17 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
+from agents.run import read_status as read_status_as_written
+from agents.run import repair
+
+STATES = ("pending", "running", "interrupted", "failed", "done")
+
 
 class RunState(NamedTuple):
     state: str  # pending, running, interrupted, failed, done
     detail: str  # the step, or what ended the run and the last line of its log
     alive: bool = False  # running, and checked to be (its job or process exists)
+
 
 # SLURM job states (sacct) in which the job still exists and will run or is running.
 ALIVE = {"RUNNING", "PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED",
@@ -83,10 +94,8 @@ def reconcile(directory: Path, status: dict, slurm: dict[str, str]) -> RunState:
     interrupted); `slurm` holds sacct's states for the job ids recorded in such statuses."""
     found = _reconcile(directory, status, slurm)
     if found.state in ("interrupted", "failed"):
-        from agents.run import read_status, repair
-
         repair(directory)  # its checkpoint says done: the process died after that
-        now = read_status(directory) or {}
+        now = read_status_as_written(directory) or {}
         if now.get("state") == "done":
             return RunState("done", f"step {now.get('step', 0)} (finished; status.json written "
                                     "back from its checkpoint)")
@@ -121,3 +130,52 @@ def _reconcile(directory: Path, status: dict, slurm: dict[str, str]) -> RunState
     if pid_alive(int(pid)):
         return RunState("running", step, alive=True)
     return RunState("interrupted", f"process {pid} on {host} vanished at {step}{tail}")
+
+
+def read_status(directory: Path) -> dict | None:
+    """status.json, checked for the fields its readers use: a damaged one (not JSON, not an
+    object, a field of the wrong type) reads as pending with the reason, never a traceback."""
+    path = Path(directory) / "status.json"
+    try:
+        status = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"state": "pending", "error": "unreadable status.json"}
+    types = {"state": str, "error": str, "slurm_job_id": str, "host": str, "pid": int,
+             "step": int}
+    if not isinstance(status, dict) or status.get("state") not in STATES or any(
+            k in status and not isinstance(status[k], t) for k, t in types.items()):
+        return {"state": "pending", "error": "damaged status.json"}
+    return status
+
+
+def run_states(directories: list[Path]) -> list[RunState]:
+    """The true state of each run: what its status.json says, checked against the scheduler
+    (sacct) or the process table where it claims to be running (see reconcile)."""
+    # A lost or unreadable status.json is rebuilt from the run's record first (a finished
+    # run is done, not pending).
+    for directory in directories:
+        if read_status_as_written(directory) is None:
+            repair(directory)
+    statuses = [read_status(d) for d in directories]
+    jobs = [s["slurm_job_id"] for s in statuses
+            if s and s.get("slurm_job_id") and s.get("state") in ("running", "interrupted")]
+    slurm = sacct_states(jobs)
+    out = []
+    for directory, status in zip(directories, statuses, strict=True):
+        if status is None:
+            out.append(RunState("pending", ""))
+        elif status.get("state") in ("running", "interrupted"):
+            out.append(reconcile(directory, status, slurm))
+        else:
+            error = (status.get("error") or "").strip().splitlines()
+            out.append(RunState(status.get("state", "pending"),
+                                error[-1] if error else f"step {status.get('step', 0)}"))
+    return out
+
+
+def run_state(directory: Path) -> tuple[str, str]:
+    """(state, detail) of one run (see run_states)."""
+    state, detail, _ = run_states([Path(directory)])[0]
+    return state, detail

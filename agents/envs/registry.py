@@ -1,0 +1,90 @@
+"""The environment suites, one entry each: the one place a suite's facts live.
+
+A task is `<suite>/<name>`. Each `Suite` says how to build and check its tasks, which tasks it
+has (for "did you mean" and the docs), which camera `env.camera=corner` (the default) picks,
+what `info["success"]` means, and which agent families can act in it. make_env, the config's
+checks, `agents.train --help`, the README's and docs' suite tables read it from here
+(tests/envs/test_registry.py checks them). Adding a suite: its module, and one `register` call
+in agents/envs/suites.py (docs/layout.md "How to add a suite").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from agents.envs.base import UnknownTaskError
+
+
+@dataclass(frozen=True)
+class EnvOptions:
+    """What every suite's constructor is given besides the task name (from the config's env
+    section)."""
+
+    size: int = 64
+    episode_length: int = 500
+    action_repeat: int = 1
+    camera: str = "corner"
+    render: str = "fast"
+
+
+class Score(NamedTuple):
+    """A suite's evaluation score on [0, 1], for aggregating tasks: `metric` / `scale`."""
+
+    metric: str  # the evaluation row's column: success, return
+    scale: float  # the metric's natural maximum
+    label: str  # what the score is, in words, for a figure's axis
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str  # the task prefix: <name>/<task>
+    summary: str  # one line, for the help text and the README's suite table
+    pattern: str  # the task form, e.g. "dmc/<domain>-<task>"
+    make: Callable[[str, EnvOptions], Any]  # (task name, options) -> an environment
+    check: Callable[[str], None]  # UnknownTaskError for a name `make` would refuse
+    tasks: Callable[[], Sequence[str]]  # its task names, for "did you mean" and the docs
+    families: tuple[str, ...]  # the agent families (model.agent) that can act in it
+    success: str  # what info["success"] means, in words
+    actions: str = "continuous"  # or "discrete": the action space, in words
+    camera: str = ""  # the camera env.camera=corner picks; "" where there is no camera
+    cameras: Callable[[str], Sequence[str] | None] | None = None  # a task's camera names
+    camera_by_index: bool = False  # cameras may also be named by their index (DMC)
+    describe: Callable[[str], str | None] | None = None  # what a task shows, for reports
+    # Metrics of a finished episode beyond return, success and length, from its arrays
+    # (Crafter: the achievements it unlocked); logged on every episode and evaluation row.
+    episode_metrics: Callable[[dict], dict[str, float]] | None = None
+    # Its evaluation score on [0, 1] (analyses/summary.py); None where the suite is scored its
+    # own way (Atari: human-normalised; Crafter: the Crafter score).
+    score: Score | None = None
+    module: str = ""  # where its code lives, for the docs
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}/"
+
+
+SUITES: dict[str, Suite] = {}
+
+
+def register(suite: Suite) -> Suite:
+    """Add a suite (a new name, or the same entry again)."""
+    if suite.name in SUITES and SUITES[suite.name] is not suite:
+        raise ValueError(f"suite {suite.name!r} is registered already")
+    SUITES[suite.name] = suite
+    return suite
+
+
+def suite_names() -> str:
+    """"metaworld/, dmc/ ... or crafter/": the prefixes, for messages and help texts."""
+    names = [s.prefix for s in SUITES.values()]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def get_suite(task: str) -> Suite:
+    """The suite of `task` (`<suite>/<name>`); UnknownTaskError for an unknown suite."""
+    suite = SUITES.get(task.partition("/")[0])
+    if suite is None:
+        raise UnknownTaskError(f"unknown suite in task {task!r}: use {suite_names()}")
+    return suite
