@@ -187,23 +187,24 @@ def _evaluate(run: Path, cfg: Config, base: Config, path: Path, state: dict, cou
     finally:
         pool.close()
 
-    # The columns every suite has, then the suite's own (Crafter: achievement_<name>, 0 or 1).
-    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in COLUMNS]
-    table = pd.DataFrame(rows, columns=[*COLUMNS, *extra])
+    # The columns every suite has (success where the suite has a flag: Meta-world), then the
+    # suite's own (Crafter: achievement_<name>, 0 or 1).
+    scores = [k for k in ("return", "success") if k in rows[0]]
+    columns = ["episode", "seed", *scores, "length"]
+    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in columns]
+    table = pd.DataFrame(rows, columns=[*columns, *extra])
     summary = {"run": str(run), "checkpoint": str(path), "step": step,
                "episodes": len(rows), "first_episode": first,
-               "return": float(np.mean(table["return"])),
-               "success": float(np.mean(table["success"])),
+               **{k: float(np.mean(table[k])) for k in scores},
                "eval_greedy": cfg.behaviour.eval_greedy, "device": device.type,
                "overrides": list(overrides or []), "logged": None, "reproduced": None}
     if logged is not None:
-        summary["logged"] = {k: logged.get(k) for k in ("return", "success", "episodes")}
+        summary["logged"] = {k: logged.get(k) for k in (*scores, "episodes")}
         per_eval = base.train.eval_episodes
         if count >= per_eval:
             head = rows[:per_eval]  # the trainer's arithmetic, on its episodes
-            summary["reproduced"] = bool(
-                float(np.mean([r["return"] for r in head])) == logged.get("return")
-                and float(np.mean([r["success"] for r in head])) == logged.get("success"))
+            summary["reproduced"] = all(
+                float(np.mean([r[k] for r in head])) == logged.get(k) for k in scores)
     out.mkdir(parents=True, exist_ok=True)
     csv = io.StringIO()
     table.to_csv(csv, index=False)
@@ -222,14 +223,19 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+def scores_text(s: dict) -> str:
+    """'return R, success S' (success where the suite has it)."""
+    text = f"return {s['return']:.6g}"
+    return text + (f", success {s['success']:.3g}" if s.get("success") is not None else "")
+
+
 def summary_line(s: dict) -> str:
     line = (f"{s['run']} step {s['step']}: {plural(s['episodes'], 'episode')} from "
-            f"{s['first_episode']}, return {s['return']:.6g}, success {s['success']:.3g} "
-            f"-> {s['csv']}")
+            f"{s['first_episode']}, {scores_text(s)} -> {s['csv']}")
     logged = s["logged"]
     if logged is None:
         return line + f"; no eval row was logged at step {s['step']}"
-    said = f"return {logged['return']:.6g}, success {logged['success']:.3g}"
+    said = scores_text(logged)
     n = int(logged.get("episodes") or s["episodes"])
     if s["reproduced"] is None:
         return (line + f"; the eval row logged at step {s['step']} ({said}) averages "
@@ -240,8 +246,6 @@ def summary_line(s: dict) -> str:
     return (line + f"; {checked} checked against the row logged at step {s['step']} "
             f"({said}): {verdict}")
 
-
-COLUMNS = ["episode", "seed", "return", "success", "length"]  # every suite's
 
 INTERRUPTED = "interrupted; nothing written (the table is written whole, at the end)"
 

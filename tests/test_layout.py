@@ -39,7 +39,8 @@ LAYERS = (
     # a study: spec -> grid -> run states (study.state) -> results store -> executors ->
     # command lines; analyses read the results; study.report runs the analyses' notebooks
     ("study.specs",), ("study.grid",), ("study.state",), ("study.results",),
-    ("study.run_one",), ("study.local", "study.slurm"), ("study.run", "study.status"),
+    ("study.run_one",), ("study.local", "study.slurm"),
+    ("study.run", "study.status", "study.dashboard"),
     ("analyses",), ("study.report",),
 )
 

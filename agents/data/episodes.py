@@ -47,12 +47,15 @@ def play(envs, seeds: dict[int, int], policy, on_step, track=None) -> dict[int, 
 
 
 def summary(ep: dict, action_repeat: int, task: str = "") -> dict[str, float]:
-    """An episode's return, success and length in env steps (frames), and what its suite adds
-    (its registry entry's `episode_metrics`: Crafter's achievements, `achievement_<name>`)."""
-    from agents.envs import SUITES
+    """An episode's return, success (where its suite has a success flag: Meta-world) and
+    length in env steps (frames), and what its suite adds (its registry entry's
+    `episode_metrics`: Crafter's achievements, `achievement_<name>`)."""
+    from agents.envs import SUITES, has_success
 
-    row = {"return": float(ep["reward"].sum()), "success": float(ep["success"].max()),
-           "length": int(len(ep["reward"]) - 1) * action_repeat}
+    row = {"return": float(ep["reward"].sum())}
+    if has_success(task):
+        row["success"] = float(ep["success"].max())
+    row["length"] = int(len(ep["reward"]) - 1) * action_repeat
     suite = SUITES.get(task.partition("/")[0])
     if suite is not None and suite.episode_metrics is not None:
         row.update(suite.episode_metrics(ep))

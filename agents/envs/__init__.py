@@ -25,6 +25,7 @@ from agents.envs.registry import (  # noqa: F401  (the suites, one entry each)
     Score,
     Suite,
     get_suite,
+    has_success,
     register,
     suite_names,
 )

@@ -59,6 +59,9 @@ class Suite:
     # own way (Atari: human-normalised; Crafter: the Crafter score).
     score: Score | None = None
     module: str = ""  # where its code lives, for the docs
+    # Whether info["success"] is a real flag: where it is not (DMC, Atari, Crafter: always 0),
+    # episode and evaluation rows leave `success` out, and the dashboards show no eval/success.
+    success_flag: bool = False
 
     @property
     def prefix(self) -> str:
@@ -80,6 +83,13 @@ def suite_names() -> str:
     """"metaworld/, dmc/ ... or crafter/": the prefixes, for messages and help texts."""
     names = [s.prefix for s in SUITES.values()]
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def has_success(task: str) -> bool:
+    """Whether `task`'s rows carry a success column (its suite's `success_flag`; a task of no
+    known suite keeps it)."""
+    suite = SUITES.get(task.partition("/")[0])
+    return suite is None or suite.success_flag
 
 
 def get_suite(task: str) -> Suite:

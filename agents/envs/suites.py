@@ -188,7 +188,7 @@ register(Suite(
                                  o.action_repeat),
     _check_metaworld, metaworld_task_names, CONTINUOUS,
     "Meta-world's per-step success flag", camera="corner", cameras=_metaworld_cameras,
-    score=SUCCESS_RATE,
+    score=SUCCESS_RATE, success_flag=True,
     module="agents/envs/metaworld.py"))
 register(Suite(
     "dmc", "DeepMind Control suite from pixels", "dmc/<domain>-<task>",

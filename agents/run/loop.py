@@ -326,9 +326,10 @@ class Trainer:
         rows = evaluation_episodes(
             self._eval_pool(), lambda images, state: self._act(images, state, explore=False),
             cfg.seed, first, cfg.eval_episodes, on_episode)
-        metrics = {"return": float(np.mean([row["return"] for row in rows])),
-                   "success": float(np.mean([row["success"] for row in rows])),
-                   "episodes": len(rows)}
+        metrics = {"return": float(np.mean([row["return"] for row in rows]))}
+        if "success" in rows[0]:  # the suite has a success flag (Meta-world)
+            metrics["success"] = float(np.mean([row["success"] for row in rows]))
+        metrics["episodes"] = len(rows)
         # Crafter: each achievement's success rate over the evaluation episodes.
         metrics.update({k: float(np.mean([row[k] for row in rows]))
                         for k in rows[0] if k.startswith("achievement_")})

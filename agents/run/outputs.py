@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-# log.outputs name -> (the module it needs, the pip extra that installs it)
-EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb")}
+from agents.config import LOG_EXTRAS as EXTRAS  # log.outputs name -> (module, pip extra)
 
 STUDY_ENV = "HD_STUDY"  # the study a run belongs to: its W&B group
 DEFAULT_PROJECT = "harmonydream-repro"

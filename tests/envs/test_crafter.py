@@ -135,6 +135,6 @@ def test_evaluate_writes_the_achievements(crafter_run, capsys):
     assert main([str(crafter_run), "--out", str(crafter_run / "ev")]) == 0, capsys.readouterr()
     (csv,) = (crafter_run / "ev").glob("step_*.csv")
     table = pd.read_csv(csv)
-    assert list(table.columns) == ["episode", "seed", "return", "success", "length",
+    assert list(table.columns) == ["episode", "seed", "return", "length",
                                    *(f"achievement_{a}" for a in ACHIEVEMENTS)]
     assert table[[f"achievement_{a}" for a in ACHIEVEMENTS]].isin([0, 1]).all().all()

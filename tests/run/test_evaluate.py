@@ -45,7 +45,7 @@ def test_evaluate_reproduces_the_logged_eval_rows(finished_run, capsys):
     assert out.count("\n") == 1 and ": reproduced" in out and "1 episode from 3" in out
     assert "the 1 episode checked against the row logged at step 200" in out
     table = pd.read_csv(run / "evaluate" / "step_200.csv")
-    assert list(table.columns) == ["episode", "seed", "return", "success", "length"]
+    assert list(table.columns) == ["episode", "seed", "return", "length"]  # DMC: no success
     # The fourth evaluation (at step 200): episode index 3, its reset seed, the same return.
     assert table["episode"].tolist() == [3] and (table["length"] == 50).all()
     from agents.data.episodes import episode_seed
@@ -54,7 +54,7 @@ def test_evaluate_reproduces_the_logged_eval_rows(finished_run, capsys):
     summary = json.loads((run / "evaluate" / "step_200.json").read_text())
     assert summary["reproduced"] is True
     assert summary["return"] == logged[200]["return"]
-    assert summary["success"] == logged[200]["success"]
+    assert "success" not in summary and "success" not in logged[200]  # DMC has no flag
 
     # The previous checkpoint (step 150) redoes the evaluation at 150.
     code, out, err = evaluate(capsys, run, "--checkpoint", run / "ckpt.pt.prev",

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agents.config import make_config
@@ -73,6 +74,23 @@ def test_online_and_offline_rows_carry_throughput_and_usage(tmp_path, monkeypatc
                 assert isinstance(row.get(key), float | int) and row[key] >= 0, (out, key, row)
     assert all(r["fps_train"] > 0 for r in train_rows(offline))  # every window updated
     assert "fps_window" not in train_rows(offline)[0]  # offline runs step no environment
+    # DMC has no success notion: neither its episode nor its eval rows log one.
+    rows = [json.loads(line) for line in (online / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in rows if r["split"] in ("episode", "eval")]
+    assert scored and all("return" in r and "success" not in r for r in scored)
+
+
+def test_only_suites_with_a_success_flag_log_success():
+    from agents.data.episodes import summary
+    from agents.envs import SUITES, has_success
+
+    assert [name for name, s in SUITES.items() if s.success_flag] == ["metaworld"]
+    ep = {"reward": np.ones(11, np.float32), "success": np.r_[np.zeros(10), 1.0]}
+    assert summary(ep, 2, "metaworld/lever-pull") == {"return": 11.0, "success": 1.0,
+                                                      "length": 20}
+    for task in ("dmc/cartpole-swingup", "atari/pong"):
+        assert not has_success(task) and "success" not in summary(ep, 1, task)
+    assert not has_success("crafter/reward")  # its achievements are its own columns
 
 
 def test_console_lines_every_nth_train_row_and_every_eval_row(capsys):

@@ -249,7 +249,7 @@ def test_sixteen_jobs_write_one_results_tree(tmp_path):
     assert "16 runs: 16 done" in study_status(tmp_path, "finding1")
     df = load_study(tmp_path, "finding1")
     assert set(df["run_id"]) == {r["run_id"] for r in runs}
-    evals = df.query("split == 'eval' and metric == 'success'").groupby("run_id")["step"]
+    evals = df.query("split == 'eval' and metric == 'return'").groupby("run_id")["step"]
     assert evals.apply(list).tolist() == [[50]] * 16
     assert not list(tmp_path.rglob(".*.tmp")), "no temporary files left behind"
 
