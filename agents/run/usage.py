@@ -53,6 +53,12 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
+def is_timing(column: str) -> bool:
+    """Whether a train row's column measures the machine, not the run (fps, fps_*, usage_*):
+    what two runs that compute the same things may differ in."""
+    return column == "fps" or column.startswith(("fps_", "usage_"))
+
+
 class Window:
     """Throughput and usage since the last `row()` (one log window). Wrap each update in
     `with window.update():`; `row(steps, updates)` takes the run's counters now."""
