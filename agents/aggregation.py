@@ -44,16 +44,17 @@ def make_aggregator(method: str, n_tasks: int, cagrad_c: float = 0.4):
 def aggregated_backward(terms: dict[str, torch.Tensor], shared: list[torch.Tensor],
                         heads: list[torch.Tensor], aggregator) -> dict[str, torch.Tensor]:
     """Fill .grad: the heads' from the sum of `terms`, the shared parameters' from the
-    aggregated per-term Jacobian. Returns weight_<k> (the aggregator's weights, where it has
-    them) and gradnorm_<k> (each term's gradient norm on the shared parameters)."""
+    aggregated per-term Jacobian. Returns weight_<k> (the aggregator's weight on term k's
+    gradient) and gradnorm_<k> = |weight_k| ||grad of term k|| on the shared parameters (its
+    weighted gradient's norm, what `Dreamer.probe` measures for a weighted sum)."""
     from torchjd.autojac import backward, jac_to_grad
 
     names, tensors = list(terms), list(terms.values())
-    torch.autograd.backward(sum(tensors), inputs=heads, retain_graph=True)
+    if heads:
+        torch.autograd.backward(sum(tensors), inputs=heads, retain_graph=True)
     backward(tensors, inputs=shared, parallel_chunk_size=1)
     norms = torch.stack([p.jac.flatten(1).float().pow(2).sum(1) for p in shared]).sum(0).sqrt()
     weights = jac_to_grad(shared, aggregator)
-    logs = {f"gradnorm_{k}": norms[i] for i, k in enumerate(names)}
-    if weights is not None:
-        logs.update({f"weight_{k}": weights[i].detach() for i, k in enumerate(names)})
-    return logs
+    weights = torch.ones_like(norms) if weights is None else weights.detach().to(norms)
+    return {**{f"weight_{k}": weights[i] for i, k in enumerate(names)},
+            **{f"gradnorm_{k}": weights[i].abs() * norms[i] for i, k in enumerate(names)}}

@@ -47,11 +47,13 @@ from agents.config.schema import (
     WeightingConfig,
 )
 from agents.config.validation import check_outputs, did_you_mean, suite_of, validate
+from agents.config.weightings import ARENA as ARENA_WEIGHTINGS
 from agents.config.weightings import REGISTRY as WEIGHTINGS_REGISTRY
 from agents.config.weightings import WeightingInfo
 
 __all__ = [
-    "AGENTS", "CHOPPER_COMMAND_FRAMES", "DISCRETE_SUITES", "EXECUTION_KEYS", "GPU",
+    "AGENTS", "ARENA_WEIGHTINGS", "CHOPPER_COMMAND_FRAMES", "DISCRETE_SUITES",
+    "EXECUTION_KEYS", "GPU",
     "INIT_SCHEMES", "LATER_KEYS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER", "PAPER_DMC",
     "PAPER_METAWORLD", "PAPER_V3", "PRECISIONS", "PRESETS", "QUICK", "SMOKE", "SMOKE_ATARI",
     "SUITES", "WEIGHTINGS_REGISTRY", "WEIGHTING_NAMES", "WeightingInfo",

@@ -72,7 +72,8 @@ REGISTRY: dict[str, WeightingInfo] = {i.name: i for i in [
                   "sigma_i = L_i", "Ma et al., HarmonyDream, ICML 2024", logs=LEARNED_LOGS,
                   learns=True, optimum="unrectified"),
     WeightingInfo("harmony_fixed_dyn", "HarmonyDream on obs and rew only; the dynamics "
-                  "weight stays 1", "Ma et al., HarmonyDream, ICML 2024", logs=LEARNED_LOGS,
+                  "weight stays 1", "Ma et al., HarmonyDream, ICML 2024",
+                  logs=("loss_*", "weight_*", "s_obs", "s_rew"),
                   learns=True, optimum="rectified"),
     WeightingInfo("uncertainty", "L_i / (2 sigma_i^2) + log sigma_i, sigma_i learned",
                   "Kendall et al., Multi-Task Learning Using Uncertainty to Weigh Losses, "
@@ -91,3 +92,7 @@ REGISTRY: dict[str, WeightingInfo] = {i.name: i for i in [
 ]}
 
 WEIGHTING_NAMES = tuple(REGISTRY)
+
+# The arena (docs/arena.md): DreamerV2's fixed 1/1/1 and HarmonyDream against the balancing
+# methods from the multi-task literature (the arena study, agents.bench's arena row).
+ARENA = ("fixed", "harmony", "gradnorm", "dwa", *AGGREGATOR_PAPERS)

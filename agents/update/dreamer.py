@@ -268,6 +268,8 @@ class Dreamer(Learner):
         and RSSM; agents/gradients.py), from a forward pass of its own on the update's batch.
         The random state is restored after it, so a probed run computes what an unprobed one
         does (on CUDA with graphs only the CPU's: a graph's generator is not reset)."""
+        if self.wm.weighting.aggregates:
+            return {}  # an aggregator's update measures them itself, every update
         shared = [*self.wm.encoder.parameters(), *self.wm.rssm.parameters()]
         devices = [self.device] if self.device.type == "cuda" and not self.graphs else []
         with torch.random.fork_rng(devices=devices), self.autocast():
