@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from agents.config import Config, ConfigError, make_config
+from agents.config import WEIGHTING_NAMES, Config, ConfigError, make_config
 from agents.envs.variables import check_environment
 from agents.run.cli import Parser, flag_overrides, path_arg
 from agents.run.lock import RunBusyError, run_lock
@@ -91,9 +91,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="metaworld/lever-pull",
                         help="metaworld/<task>, dmc/<domain>-<task> or atari/<game>")
-    parser.add_argument("--weighting", help="fixed (default), reward_only, observation_only, "
-                        "harmony, harmony_unrectified, harmony_fixed_dyn, uncertainty; the "
-                        "same as --set weighting.name=...")
+    parser.add_argument("--weighting", help=f"{', '.join(WEIGHTING_NAMES)} (fixed by "
+                        "default; docs/arena.md describes each); the same as --set "
+                        "weighting.name=...")
     parser.add_argument("--agent", help="dreamerv2 (default) or dreamerv3 (atari/ tasks need "
                         "dreamerv3); the same as --set model.agent=...")
     parser.add_argument("--seed", type=int, help="0 by default; the same as --set train.seed")

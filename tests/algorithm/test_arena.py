@@ -202,3 +202,21 @@ def test_every_weighting_updates_both_families_and_logs_its_columns(name, agent_
     for key in {p.replace("*", k) for p in info.logs for k in LOSSES}:
         assert key in logs and math.isfinite(float(logs[key])), key
     assert agent.updates == 2
+
+
+def test_docs_table_and_balance_read_the_registry():
+    from pathlib import Path
+
+    from analyses.balance import HARMONIZERS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "arena.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line for line in text.splitlines()
+            if line.startswith("| `")}
+    for name, info in WEIGHTINGS_REGISTRY.items():
+        assert f"`{name}`" in text, name
+        if name in rows and info.paper:
+            assert info.paper in rows[name], name
+    assert set(rows) >= {n for n, i in WEIGHTINGS_REGISTRY.items() if i.paper and
+                         i.optimum != "unrectified" and n != "harmony_fixed_dyn"}
+    assert HARMONIZERS == {"harmony": True, "harmony_unrectified": False,
+                           "harmony_fixed_dyn": True}
