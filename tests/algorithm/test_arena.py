@@ -220,3 +220,25 @@ def test_docs_table_and_balance_read_the_registry():
                          i.optimum != "unrectified" and n != "harmony_fixed_dyn"}
     assert HARMONIZERS == {"harmony": True, "harmony_unrectified": False,
                            "harmony_fixed_dyn": True}
+
+
+@pytest.mark.parametrize("name", ["gradnorm", "dwa", "upgrad"])
+def test_host_side_methods_refuse_cuda_graphs_in_one_line(name):
+    from agents.config import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot run with train.cuda_graphs") as err:
+        make_config("smoke", "metaworld/lever-pull", [f"weighting.name={name}",
+                                                      "train.cuda_graphs=true"])
+    assert "\n" not in str(err.value)
+    if WEIGHTINGS_REGISTRY[name].aggregates:
+        with pytest.raises(ConfigError, match="not fp16"):
+            make_config("smoke", "metaworld/lever-pull", [f"weighting.name={name}",
+                                                          "train.precision=fp16"])
+    make_config("smoke", "metaworld/lever-pull", ["train.cuda_graphs=true"])  # fixed: fine
+
+
+def test_new_fields_keep_existing_run_ids():
+    from agents.config import identity
+
+    cfg = make_config("quick", "metaworld/lever-pull", ["weighting.name=harmony"])
+    assert set(identity(cfg)["weighting"]) == {"name", "w_o", "w_r", "w_d"}
