@@ -129,31 +129,31 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False,
 def bench_arena(overrides: list[str], reps: int, batch: int) -> list[dict]:
     """One world-model update per arena method (agents/config/weightings.py ARENA) at the
     quick shapes: the median seconds, and the ratio to the plain weighted sum's (fixed,
-    first)."""
+    first). The methods take turns, one update each per round, so a machine whose load
+    changes meanwhile slows them alike."""
     from agents.config import ARENA_WEIGHTINGS
 
-    rows = []
+    agents, times = {}, {name: [] for name in ARENA_WEIGHTINGS}
     for name in ARENA_WEIGHTINGS:
         cfg = update_config("quick", [*overrides, f"replay.batch_size={batch}",
                                       f"weighting.name={name}"])
         torch.manual_seed(0)
         agent = make_agent(cfg, 4, resolve_device(cfg.train.device))
-        batch_np = fake_batch(cfg, 4, np.random.default_rng(0))
-        times = []
-        for i in range(reps + 1):  # the first is warm-up (and builds a solver)
-            data = agent.to_torch(batch_np)
+        agents[name] = (agent, agent.to_torch(fake_batch(cfg, 4, np.random.default_rng(0))))
+    for i in range(reps + 1):  # round 0 is warm-up (and builds each solver)
+        for name, (agent, data) in agents.items():
             t0 = time.perf_counter()
             agent.update_world_model(data)
             if agent.device.type == "cuda":
                 torch.cuda.synchronize()
             if i > 0:
-                times.append(time.perf_counter() - t0)
-        seconds = statistics.median(times)
-        base = rows[0]["world_model_s"] if rows else seconds
-        rows.append({"row": f"arena-{name}", "shape": f"quick world model, batch {batch}x"
-                     f"{cfg.replay.seq_len}, {cfg.train.precision}",
-                     "world_model_s": seconds, "vs_plain": seconds / base})
-    return rows
+                times[name].append(time.perf_counter() - t0)
+    base = statistics.median(times[ARENA_WEIGHTINGS[0]])
+    return [{"row": f"arena-{name}", "shape": f"quick world model, batch {batch}x"
+             f"{agent.cfg.replay.seq_len}, {agent.cfg.train.precision}",
+             "world_model_s": statistics.median(times[name]),
+             "vs_plain": statistics.median(times[name]) / base}
+            for name, (agent, _) in agents.items()]
 
 
 def params(agent) -> int:
