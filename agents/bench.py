@@ -128,9 +128,9 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False,
 
 def bench_arena(overrides: list[str], reps: int, batch: int) -> list[dict]:
     """One world-model update per arena method (agents/config/weightings.py ARENA) at the
-    quick shapes: the median seconds, and the ratio to the plain weighted sum's (fixed,
-    first). The methods take turns, one update each per round, so a machine whose load
-    changes meanwhile slows them alike."""
+    quick shapes: median and fastest seconds, FLOPs, and their ratios to the plain weighted
+    sum's (fixed, first). The methods take turns, one update each per round, so a machine
+    whose load changes meanwhile slows them alike."""
     from agents.config import ARENA_WEIGHTINGS
 
     agents, times = {}, {name: [] for name in ARENA_WEIGHTINGS}
@@ -148,11 +148,21 @@ def bench_arena(overrides: list[str], reps: int, batch: int) -> list[dict]:
                 torch.cuda.synchronize()
             if i > 0:
                 times[name].append(time.perf_counter() - t0)
-    base = statistics.median(times[ARENA_WEIGHTINGS[0]])
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = {}
+    for name, (agent, data) in agents.items():  # FLOPs: a cost no other load changes
+        with FlopCounterMode(display=False) as counter:
+            agent.update_world_model(data)
+        flops[name] = float(counter.get_total_flops())
+    plain = ARENA_WEIGHTINGS[0]
     return [{"row": f"arena-{name}", "shape": f"quick world model, batch {batch}x"
              f"{agent.cfg.replay.seq_len}, {agent.cfg.train.precision}",
              "world_model_s": statistics.median(times[name]),
-             "vs_plain": statistics.median(times[name]) / base}
+             "world_model_min_s": min(times[name]),
+             # the fastest repetitions' ratio: the least disturbed by other processes
+             "vs_plain": min(times[name]) / min(times[plain]),
+             "gflop": flops[name] / 1e9, "flop_vs_plain": flops[name] / flops[plain]}
             for name, (agent, _) in agents.items()]
 
 

@@ -90,8 +90,8 @@ def cost(path: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     bench = json.loads(path.read_text())
-    rows = [{"method": r["row"].removeprefix("arena-"), "world_model_s": r["world_model_s"],
-             "vs_plain": r["vs_plain"], "shape": r["shape"]}
+    keys = ("world_model_s", "world_model_min_s", "vs_plain", "gflop", "flop_vs_plain", "shape")
+    rows = [{"method": r["row"].removeprefix("arena-"), **{k: r[k] for k in keys if k in r}}
             for r in bench["rows"] if r["row"].startswith("arena-")]
     return pd.DataFrame(rows).assign(machine=bench.get("machine"), date=bench.get("date"),
                                      threads=bench.get("threads"))

@@ -33,4 +33,5 @@ def test_the_arena_row_times_every_method_beside_the_plain_update():
     rows = bench_arena(tiny, reps=1, batch=2)
     assert [r["row"] for r in rows] == [f"arena-{n}" for n in ARENA_WEIGHTINGS]
     assert rows[0]["row"] == "arena-fixed" and rows[0]["vs_plain"] == 1.0
-    assert all(r["world_model_s"] > 0 for r in rows)
+    assert all(r["world_model_s"] > 0 and r["gflop"] > 0 for r in rows)
+    assert max(r["flop_vs_plain"] for r in rows) > 1  # an aggregator: a pass per loss
