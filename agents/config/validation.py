@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from importlib.util import find_spec
 
 from agents.config.schema import (
     AGENTS,
@@ -18,6 +19,7 @@ from agents.config.schema import (
     Config,
     ConfigError,
 )
+from agents.config.weightings import REQUIRES
 
 
 def did_you_mean(name: str, choices) -> str:
@@ -218,6 +220,11 @@ def check_weighting(cfg: Config) -> None:
     if cfg.train.cuda_graphs and not info.graphs_ok:
         raise ConfigError(f"weighting {w.name} {kind} on the host every update: it cannot run "
                           "with train.cuda_graphs (set train.cuda_graphs=false)")
+    if info.aggregates:
+        missing = [m for m in REQUIRES.get(w.name, ("torchjd",)) if find_spec(m) is None]
+        if missing:
+            raise ConfigError(f"weighting {w.name} needs {', '.join(missing)}, not installed: "
+                              'pip install -e ".[arena]"')
     if info.aggregates and cfg.train.precision == "fp16":
         raise ConfigError(f"weighting {w.name} aggregates unscaled per-loss gradients: it "
                           "needs train.precision fp32 or bf16, not fp16's gradient scaler")

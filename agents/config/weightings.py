@@ -58,6 +58,10 @@ AGGREGATOR_PAPERS = {
                     "Learning, CVPR 2023"),
 }
 
+# The modules each aggregator needs beyond torch (the `arena` extra): checked before a run.
+REQUIRES = {"upgrad": ("torchjd", "quadprog", "qpsolvers"), "cagrad": ("torchjd", "cvxpy"),
+            "nash_mtl": ("torchjd", "cvxpy", "ecos")}
+
 REGISTRY: dict[str, WeightingInfo] = {i.name: i for i in [
     WeightingInfo("fixed", "w_o L_o + w_r L_r + w_d L_d (DreamerV2's 1/1/1 by default)",
                   params=FIXED),

@@ -242,3 +242,13 @@ def test_new_fields_keep_existing_run_ids():
 
     cfg = make_config("quick", "metaworld/lever-pull", ["weighting.name=harmony"])
     assert set(identity(cfg)["weighting"]) == {"name", "w_o", "w_r", "w_d"}
+
+
+def test_a_missing_solver_is_one_config_error_before_the_run(monkeypatch):
+    from agents.config import ConfigError, validation
+
+    real = validation.find_spec
+    monkeypatch.setattr(validation, "find_spec", lambda m: None if m == "cvxpy" else real(m))
+    with pytest.raises(ConfigError, match=r'cagrad needs cvxpy, not installed: pip install'):
+        make_config("smoke", "metaworld/lever-pull", ["weighting.name=cagrad"])
+    make_config("smoke", "metaworld/lever-pull", ["weighting.name=pcgrad"])  # torchjd alone
