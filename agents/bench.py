@@ -21,7 +21,10 @@ Rows (each figure the median of --reps timed repetitions after one warm-up):
   precision, in the same run and with the same threads, and reports its achieved TFLOP/s
   (FLOPs counted by torch's FlopCounterMode) as `peak_fraction` of it;
 - concurrent: total env steps/s of K loop runs at once (--concurrent K, separate processes),
-  as the local executor places K runs on one device.
+  as the local executor places K runs on one device;
+- arena: the world-model update of every loss-balancing method (docs/arena.md) at the `quick`
+  shapes (--arena-batch sequences), one row each, the plain weighted sum (fixed) first, all in
+  one run: each method's cost beside the plain update's.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from agents.run.session import quiet_teardown, resolve_device, stop_on_signals
 from agents.update.graphs import WARMUP
 
 ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent",
-        "update-v3-paper", "update-v3-quick")
+        "update-v3-paper", "update-v3-quick", "arena")
 DEFAULT_ROWS = ("update-paper", "update-quick", "env", "loop")
 ENV_TASKS = ("metaworld/lever-pull", "metaworld/hammer", "dmc/cartpole-swingup",
              "dmc/walker-walk", "dmc_distracted/walker-walk", "dmc_remastered/walker-walk")
@@ -121,6 +124,46 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False,
     return {"row": f"update-{'v3-' if v3 else ''}{preset}", "shape": shape, **timing,
             "tflop": flop / 1e12, "tflop_per_s": achieved,
             "peak_tflop_per_s": peaks[dtype], "peak_fraction": achieved / peaks[dtype]}
+
+
+def bench_arena(overrides: list[str], reps: int, batch: int) -> list[dict]:
+    """One world-model update per arena method (agents/config/weightings.py ARENA) at the
+    quick shapes: median and fastest seconds, FLOPs, and their ratios to the plain weighted
+    sum's (fixed, first). The methods take turns, one update each per round, so a machine
+    whose load changes meanwhile slows them alike."""
+    from agents.config import ARENA_WEIGHTINGS
+
+    agents, times = {}, {name: [] for name in ARENA_WEIGHTINGS}
+    for name in ARENA_WEIGHTINGS:
+        cfg = update_config("quick", [*overrides, f"replay.batch_size={batch}",
+                                      f"weighting.name={name}"])
+        torch.manual_seed(0)
+        agent = make_agent(cfg, 4, resolve_device(cfg.train.device))
+        agents[name] = (agent, agent.to_torch(fake_batch(cfg, 4, np.random.default_rng(0))))
+    for i in range(reps + 1):  # round 0 is warm-up (and builds each solver)
+        for name, (agent, data) in agents.items():
+            t0 = time.perf_counter()
+            agent.update_world_model(data)
+            if agent.device.type == "cuda":
+                torch.cuda.synchronize()
+            if i > 0:
+                times[name].append(time.perf_counter() - t0)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = {}
+    for name, (agent, data) in agents.items():  # FLOPs: a cost no other load changes
+        with FlopCounterMode(display=False) as counter:
+            agent.update_world_model(data)
+        flops[name] = float(counter.get_total_flops())
+    plain = ARENA_WEIGHTINGS[0]
+    return [{"row": f"arena-{name}", "shape": f"quick world model, batch {batch}x"
+             f"{agent.cfg.replay.seq_len}, {agent.cfg.train.precision}",
+             "world_model_s": statistics.median(times[name]),
+             "world_model_min_s": min(times[name]),
+             # the fastest repetitions' ratio: the least disturbed by other processes
+             "vs_plain": min(times[name]) / min(times[plain]),
+             "gflop": flops[name] / 1e9, "flop_vs_plain": flops[name] / flops[plain]}
+            for name, (agent, _) in agents.items()]
 
 
 def params(agent) -> int:
@@ -267,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="preset of the loop row (paper: for timing a GPU cluster run)")
     parser.add_argument("--act-envs", nargs="+", type=positive_int, default=[1, 4, 16],
                         help="env counts of the act row")
+    parser.add_argument("--arena-batch", type=positive_int, default=8,
+                        help="sequences per batch of the arena row (the arena study's quick: 8)")
     parser.add_argument("--concurrent", type=positive_int, default=2,
                         help="runs at once in the concurrent row")
     parser.add_argument("--json", type=path_arg("a file"),
@@ -320,6 +365,8 @@ def run_rows(args: argparse.Namespace, cfg, device) -> int:
             new = bench_matmul(resolve_device(cfg.train.device), args.reps)
         elif row == "concurrent":
             new = [bench_concurrent(args.loop_preset, args.overrides, args.concurrent)]
+        elif row == "arena":
+            new = bench_arena(args.overrides, args.reps, args.arena_batch)
         else:
             new = [bench_loop(args.loop_preset, args.overrides, episodes=2)]
         for r in new:

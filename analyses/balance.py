@@ -14,9 +14,12 @@ import math
 
 import pandas as pd
 
+from agents.config import WEIGHTINGS_REGISTRY
 from agents.weighting import rectified_optimum
 
-HARMONIZERS = {"harmony": True, "harmony_unrectified": False, "harmony_fixed_dyn": True}
+# weighting -> rectified?, for the weightings whose s_i have a known balance (the registry's)
+HARMONIZERS = {name: info.optimum == "rectified" for name, info in WEIGHTINGS_REGISTRY.items()
+               if info.optimum}
 V3_DYN_SHARE = 5 / 6  # DreamerV3's harmonizer regulariser for the KL pair (agents/dreamerv3)
 
 

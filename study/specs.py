@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agents.config import ARENA_WEIGHTINGS
 from agents.envs import ATARI100K
 
 ANALYSIS_TASKS = ("metaworld/lever-pull", "metaworld/handle-pull-side", "metaworld/hammer")
@@ -214,6 +215,28 @@ CRAFTER = {"smoke": {"model.agent": "dreamerv3"},
                      "train.log_every": "1000", "train.checkpoint_every": "2000"},
            "gpu": {"model.agent": "dreamerv3"}, "paper": {"model.agent": "dreamerv3"}}
 
+# arena: every loss-balancing method (docs/arena.md) against DreamerV2 (fixed 1/1/1) and
+# HarmonyDream. paper: online, the paper's Meta-world tasks (the harmony study's), a cluster
+# job. quick is a reduced scale, labelled so in its report: 11 methods whose updates cost 1-5x
+# the plain one (agents.bench --rows arena) do not fit the finding studies' quick (600 updates,
+# 3 seeds) on 2 cores, so it is one task, 2 seeds, 40 updates at batch 4 x 50 on 16 episodes
+# (4 held out) of the same replay-like data (docs/arena.md has its measured wall time). At
+# this scale the methods' weights move (DWA's windows are shrunk to 10 updates to match) but
+# held-out errors barely separate: the quick table proves the comparison runs, not who wins.
+ARENA_METHODS = tuple(DREAMER if n == "fixed" else HARMONY if n == "harmony" else (n, n, {})
+                      for n in ARENA_WEIGHTINGS)
+ARENA_TASKS = ANALYSIS_TASKS + ("metaworld/drawer-open", "metaworld/door-open",
+                                "metaworld/sweep-into")
+ARENA = {"smoke": OFFLINE["smoke"],
+         "quick": {**OFFLINE["quick"], "offline.episodes": "16", "offline.heldout": "4",
+                   "offline.updates": "40", "offline.eval_every": "20",
+                   "replay.batch_size": "4", "weighting.dwa_window": "10"},
+         "gpu": OFFLINE["gpu"], "paper": {}}
+ARENA_QUICK_SCALE = ("a reduced `quick` scale for the arena (study/specs.py ARENA): one "
+                     "Meta-world task, 2 seeds, 40 world-model updates at batch 4 x 50 on 16 "
+                     "replay-like episodes: it shows the comparison runs and how each method "
+                     "weights the losses early on, not which method wins")
+
 STUDIES = {s.name: s for s in [
     Study("finding1", "Finding 1: raising the reward-loss weight w_r changes sample efficiency "
           "(below paper scale: how it changes the world model's held-out reward prediction)",
@@ -276,4 +299,10 @@ STUDIES = {s.name: s for s in [
           (HARMONY, ("harmony_unrectified", "harmony_unrectified", {}),
            ("harmony_fixed_dyn", "harmony_fixed_dyn", {}), ("uncertainty", "uncertainty", {}),
            fixed(100)), overrides=OFFLINE, preset_tasks=OFFLINE_TASK),
+    Study("arena", "The loss-balancing arena: GradNorm, DWA and the torchjd gradient "
+          "aggregators (UPGrad, MGDA, PCGrad, CAGrad, Nash-MTL, IMTL-G, Aligned-MTL) against "
+          "DreamerV2 (fixed 1/1/1) and HarmonyDream", ARENA_TASKS, ARENA_METHODS,
+          seeds={"smoke": 1, "quick": 2, "gpu": 3, "paper": 5}, overrides=ARENA,
+          preset_tasks={p: ("metaworld/lever-pull",) for p in ("smoke", "quick", "gpu")},
+          scales={"quick": ARENA_QUICK_SCALE}),
 ]}

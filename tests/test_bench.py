@@ -21,3 +21,17 @@ def test_an_update_row_reports_its_fraction_of_the_matmul_peak():
 def test_the_peak_is_the_best_size():
     size, peak = matmul_peak(torch.device("cpu"), torch.float32, reps=1)
     assert size in (1024, 2048, 3072, 4096) and peak > 0
+
+
+def test_the_arena_row_times_every_method_beside_the_plain_update():
+    pytest.importorskip("torchjd", reason='the arena extra (pip install -e ".[arena]")')
+    from agents.bench import bench_arena
+    from agents.config import ARENA_WEIGHTINGS
+
+    tiny = ["model.deter=32", "model.hidden=32", "model.stoch=4", "model.classes=4",
+            "model.depth=4", "model.mlp_layers=1", "model.mlp_units=32", "replay.seq_len=8"]
+    rows = bench_arena(tiny, reps=1, batch=2)
+    assert [r["row"] for r in rows] == [f"arena-{n}" for n in ARENA_WEIGHTINGS]
+    assert rows[0]["row"] == "arena-fixed" and rows[0]["vs_plain"] == 1.0
+    assert all(r["world_model_s"] > 0 and r["gflop"] > 0 for r in rows)
+    assert max(r["flop_vs_plain"] for r in rows) > 1  # an aggregator: a pass per loss

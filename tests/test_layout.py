@@ -15,7 +15,7 @@ MODELS = ("agents/nets", "agents/dreamerv2/networks.py", "agents/dreamerv2/world
           "agents/dreamerv2/behaviour.py", "agents/dreamerv2/truncated_normal.py",
           "agents/dreamerv3/networks.py", "agents/dreamerv3/world_model.py",
           "agents/dreamerv3/behaviour.py", "agents/dreamerv3/distributions.py",
-          "agents/weighting.py", "agents/gradients.py")
+          "agents/weighting.py", "agents/gradients.py", "agents/aggregation.py")
 MACHINERY = ("agents.update", "agents.run", "agents.data", "agents.envs", "agents.train",
              "agents.evaluate", "agents.bench", "study", "analyses")
 MAX_LINES = 450  # "about 400"

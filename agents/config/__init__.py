@@ -7,7 +7,8 @@ CLI) and the saved config.json describes the run exactly. The rooms:
 - presets.py: paper / gpu / quick / smoke and the per-suite paper configs; `make_config`;
 - parsing.py: `key=value` overrides, and a Config rebuilt from config.json;
 - validation.py: whole-config checks (one line each);
-- identity.py: which fields make a run what it is (run ids).
+- identity.py: which fields make a run what it is (run ids);
+- weightings.py: the loss weightings' registry (name, doc, paper, fields, logs, kind).
 """
 
 from agents.config.identity import EXECUTION_KEYS, LATER_KEYS, identity
@@ -45,13 +46,16 @@ from agents.config.schema import (
     WeightingConfig,
 )
 from agents.config.validation import check_outputs, did_you_mean, suite_of, validate
+from agents.config.weightings import ARENA as ARENA_WEIGHTINGS
+from agents.config.weightings import REGISTRY as WEIGHTINGS_REGISTRY
+from agents.config.weightings import WeightingInfo
 
 __all__ = [
-    "AGENTS", "CHOPPER_COMMAND_FRAMES", "EXECUTION_KEYS", "GPU",
+    "AGENTS", "ARENA_WEIGHTINGS", "CHOPPER_COMMAND_FRAMES", "EXECUTION_KEYS", "GPU",
     "INIT_SCHEMES", "LATER_KEYS", "LOG_EXTRAS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER",
     "PAPER_DMC",
     "PAPER_METAWORLD", "PAPER_V3", "PRECISIONS", "PRESETS", "QUICK", "SMOKE", "SMOKE_ATARI",
-    "WEIGHTING_NAMES",
+    "WEIGHTINGS_REGISTRY", "WEIGHTING_NAMES", "WeightingInfo",
     "BehaviourConfig", "Config", "ConfigError", "EnvConfig", "LogConfig", "ModelConfig",
     "OfflineConfig", "ReplayConfig", "TrainConfig", "WeightingConfig", "apply_overrides",
     "check_outputs", "config_from_dict", "did_you_mean", "identity", "make_config",

@@ -19,7 +19,11 @@ EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "pro
 # Fields added after runs existed, at the value that computes what those runs computed: left
 # out of the identity at that value, so a finished run keeps its id (and is not run again)
 # when the toolkit grows a switch it did not use.
-LATER_KEYS = {("train", "overlap"): False, ("train", "chunk"): 0, ("offline", "data"): "expert"}
+LATER_KEYS = {("train", "overlap"): False, ("train", "chunk"): 0, ("offline", "data"): "expert",
+              # the loss-balancing arena's parameters (agents/config/weightings.py)
+              ("weighting", "gradnorm_alpha"): 1.5, ("weighting", "gradnorm_lr"): 0.025,
+              ("weighting", "dwa_temperature"): 2.0, ("weighting", "dwa_window"): 100,
+              ("weighting", "cagrad_c"): 0.4}
 
 
 # Fields that only one value of another field reads: left out of the identity otherwise, so

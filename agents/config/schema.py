@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.config.weightings import REGISTRY as WEIGHTINGS_REGISTRY
+
 
 class ConfigError(ValueError):
     """A bad preset, override key or value. The CLI prints it as one line and exits 2."""
@@ -113,10 +115,9 @@ class BehaviourConfig:
     slowreg: float = 1.0
 
 
-# The loss weightings (agents/weighting.py builds each), named here so a config is checked
-# without importing torch.
-WEIGHTING_NAMES = ("fixed", "reward_only", "observation_only", "harmony", "harmony_unrectified",
-                   "harmony_fixed_dyn", "uncertainty")
+# The loss weightings (agents/weighting.py builds each), named in their torch-free registry
+# (agents/config/weightings.py) so a config is checked without importing torch.
+WEIGHTING_NAMES = tuple(WEIGHTINGS_REGISTRY)
 
 
 @dataclass
@@ -127,6 +128,16 @@ class WeightingConfig:
     w_o: float = 1.0
     w_r: float = 1.0
     w_d: float = 1.0
+    # GradNorm's restoring force alpha (Chen et al. 2018 use 1.5 on NYUv2)
+    gradnorm_alpha: float = 1.5
+    # learning rate of GradNorm's weights (their own Adam; 0.025, a common reimplementation value)
+    gradnorm_lr: float = 0.025
+    # DWA's temperature T (Liu et al. 2019: 2)
+    dwa_temperature: float = 2.0
+    # DWA's "epoch": world-model updates per window whose mean losses give the next weights
+    dwa_window: int = 100
+    # CAGrad's radius c (Liu et al. 2021 use 0.4 on NYUv2 and Cityscapes)
+    cagrad_c: float = 0.4
 
 
 # The replay_like default: the replay of a DreamerV2 agent on Lever Pull at 50K steps, by the

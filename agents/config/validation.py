@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from importlib.util import find_spec
 
 from agents.config.schema import (
     AGENTS,
@@ -13,9 +14,11 @@ from agents.config.schema import (
     LOG_OUTPUTS,
     PRECISIONS,
     WEIGHTING_NAMES,
+    WEIGHTINGS_REGISTRY,
     Config,
     ConfigError,
 )
+from agents.config.weightings import REQUIRES
 
 
 def did_you_mean(name: str, choices) -> str:
@@ -106,6 +109,7 @@ def validate(cfg: Config) -> None:
          f"{did_you_mean(cfg.weighting.name, WEIGHTING_NAMES)}")
     for name in ("w_o", "w_r", "w_d"):
         need(getattr(cfg.weighting, name) >= 0, f"weighting.{name} must be >= 0")
+    check_weighting(cfg)
     positive = {
         "env.image_size": cfg.env.image_size, "env.action_repeat": cfg.env.action_repeat,
         "env.episode_length": cfg.env.episode_length, "replay.seq_len": cfg.replay.seq_len,
@@ -203,6 +207,30 @@ def validate(cfg: Config) -> None:
     need(size == cfg.env.image_size,
          f"model.dec_kernels {cfg.model.dec_kernels} produce {size}px images, "
          f"env.image_size is {cfg.env.image_size}")
+
+
+def check_weighting(cfg: Config) -> None:
+    """The arena's parameters, and what a weighting with host-side state cannot run with."""
+    w, info = cfg.weighting, WEIGHTINGS_REGISTRY[cfg.weighting.name]
+    if w.gradnorm_alpha < 0:
+        raise ConfigError("weighting.gradnorm_alpha must be >= 0")
+    for name in ("gradnorm_lr", "dwa_temperature", "cagrad_c"):
+        if getattr(w, name) <= 0:
+            raise ConfigError(f"weighting.{name} must be > 0")
+    if w.dwa_window < 1:
+        raise ConfigError("weighting.dwa_window must be >= 1 (world-model updates per window)")
+    kind = "aggregates gradients with torchjd" if info.aggregates else "updates its own state"
+    if cfg.train.cuda_graphs and not info.graphs_ok:
+        raise ConfigError(f"weighting {w.name} {kind} on the host every update: it cannot run "
+                          "with train.cuda_graphs (set train.cuda_graphs=false)")
+    if info.aggregates:
+        missing = [m for m in REQUIRES.get(w.name, ("torchjd",)) if find_spec(m) is None]
+        if missing:
+            raise ConfigError(f"weighting {w.name} needs {', '.join(missing)}, not installed: "
+                              'pip install -e ".[arena]"')
+    if info.aggregates and cfg.train.precision == "fp16":
+        raise ConfigError(f"weighting {w.name} aggregates unscaled per-loss gradients: it "
+                          "needs train.precision fp32 or bf16, not fp16's gradient scaler")
 
 
 def check_outputs(outputs) -> None:

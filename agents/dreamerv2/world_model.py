@@ -29,6 +29,8 @@ class WorldModel(Readouts, nn.Module):
         self.decoder = Decoder(feat, cfg.depth, cfg.dec_kernels)
         self.reward = mlp(feat, 1, cfg.mlp_layers, cfg.mlp_units)
         self.weighting = weighting
+        # GradNorm's layer: the GRU's gates, the last layer all three losses reach
+        weighting.layer = [self.rssm.gru.linear.weight]
 
     def reward_mean(self, feat: torch.Tensor) -> torch.Tensor:
         return self.reward(feat).squeeze(-1)

@@ -49,6 +49,8 @@ class WorldModel(Readouts, nn.Module):
         self.reward = mlp(feat, cfg.bins, cfg.mlp_layers, cfg.mlp_units, zero_out=True)
         self.cont = mlp(feat, 1, cfg.mlp_layers, cfg.mlp_units)
         self.weighting = weighting
+        # GradNorm's layer: the GRU's gates, the last layer all three losses reach
+        weighting.layer = [self.rssm.gru.linear.weight]
 
     def reward_dist(self, feat: torch.Tensor) -> TwoHotSymlog:
         return TwoHotSymlog(self.reward(feat))
@@ -81,6 +83,8 @@ class WorldModel(Readouts, nn.Module):
         cont = -self.cont_dist(feat).log_prob(1.0 - batch["terminal"]).mean()
         total, logs = self.weighting(losses)
         total = total + cont
+        if self.weighting.terms is not None:  # an aggregator: the continue loss is a task too
+            self.weighting.terms["cont"] = cont
         logs.update(loss_cont=cont.detach(), kl_dyn=kl_dyn.detach(), kl_rep=kl_rep.detach(),
                     recon_mse=(recon.detach().float() - image).pow(2).mean())
         return total, logs, Posterior(deter.detach(), stoch.detach())

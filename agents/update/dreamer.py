@@ -140,6 +140,7 @@ class Dreamer(Learner):
         self._wm_graph: CapturedStep | None = None
         self._act_graphs: dict[tuple, CapturedStep] = {}  # one per (N envs, explore)
         self.acting: ActingCopy | None = None  # train.overlap: the weights acting reads
+        self.aggregator = None  # torchjd's, built at an aggregating weighting's first update
 
     def load_checkpoint_state(self, state: dict) -> None:
         super().load_checkpoint_state(state)
@@ -154,8 +155,13 @@ class Dreamer(Learner):
         m, b = self.cfg.model, self.cfg.behaviour
         self.to(self.device)
         g = self.graphs
+        if self.wm.weighting.aggregates and self.amp_dtype == torch.float16:
+            raise ConfigError("an aggregating weighting needs train.precision fp32 or bf16 "
+                              "(auto is fp16 on CUDA, whose gradient scaler it cannot use)")
+        own = {id(p) for p in self.wm.weighting.own_parameters()}  # GradNorm's weights
+        model = [p for p in self.wm.parameters() if id(p) not in own]
         self.opt = {
-            "model": adam(self.wm.parameters(), m.lr, m.eps, m.weight_decay, g),
+            "model": adam(model, m.lr, m.eps, m.weight_decay, g),
             "actor": adam(self.behaviour.actor.parameters(), b.actor_lr, b.eps,
                           b.weight_decay, g),
             "critic": adam(self.behaviour.critic.parameters(), b.critic_lr, b.eps,
@@ -186,9 +192,32 @@ class Dreamer(Learner):
         if not self.graphs:
             check_finite(logs, wm_loss, step)
         clip = self.cfg.model.clip
-        logs["grad_norm_model"] = self.step("model", wm_loss, self.wm.parameters(), clip)
+        if self.wm.weighting.aggregates:
+            logs["grad_norm_model"] = self.aggregated_step(logs, clip)
+        else:
+            logs["grad_norm_model"] = self.step("model", wm_loss, self.wm.parameters(), clip)
         logs["clipped_model"] = (logs["grad_norm_model"] > clip).float()  # mean: the share
         return logs, self.start_states(post, data)
+
+    def aggregated_step(self, logs: dict, clip: float) -> torch.Tensor:
+        """The world-model step of an aggregator (agents/aggregation.py): each loss's gradient
+        on the shared parameters (encoder, RSSM) combined by torchjd, each head's from its own
+        loss; then clipping and the optimiser step as `step`. Adds the aggregator's logs."""
+        from agents.aggregation import aggregated_backward, make_aggregator
+
+        weighting, opt = self.wm.weighting, self.opt["model"]
+        shared = [p for m in (self.wm.encoder, self.wm.rssm) for p in m.parameters()]
+        ids = {id(p) for p in shared}
+        heads = [p for p in self.wm.parameters() if id(p) not in ids and p.requires_grad]
+        if self.aggregator is None:
+            self.aggregator = make_aggregator(weighting.method, len(weighting.terms),
+                                              weighting.cagrad_c)
+        opt.zero_grad(set_to_none=True)
+        logs.update(aggregated_backward(weighting.terms, shared, heads, self.aggregator))
+        weighting.terms = None  # frees the graph's references
+        norm = nn.utils.clip_grad_norm_(self.wm.parameters(), clip, foreach=True)
+        opt.step()
+        return norm.detach()
 
     def update_behaviour(self, start) -> dict[str, torch.Tensor]:
         """One actor and one critic step on imagined rollouts."""
@@ -239,6 +268,8 @@ class Dreamer(Learner):
         and RSSM; agents/gradients.py), from a forward pass of its own on the update's batch.
         The random state is restored after it, so a probed run computes what an unprobed one
         does (on CUDA with graphs only the CPU's: a graph's generator is not reset)."""
+        if self.wm.weighting.aggregates:
+            return {}  # an aggregator's update measures them itself, every update
         shared = [*self.wm.encoder.parameters(), *self.wm.rssm.parameters()]
         devices = [self.device] if self.device.type == "cuda" and not self.graphs else []
         with torch.random.fork_rng(devices=devices), self.autocast():
