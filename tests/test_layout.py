@@ -25,7 +25,7 @@ MAX_LINES = 450  # "about 400"
 # its schema sits below everything. A family's agent.py joins its model to the shared update.
 LAYERS = (
     ("agents", "study", "agents.files", "agents.parent_death"),  # (the package __init__s)
-    ("agents.config.schema",),
+    ("agents.config.schema", "agents.config.weightings"),
     ("agents.envs",),
     ("agents.data",),
     ("agents.config",),
