@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # one line; status.json says failed and why
         from agents.envs.parallel import EnvWorkerError
-        from agents.update.dreamer import NonFiniteLossError
+        from agents.update.learner import NonFiniteLossError
 
         text = str(exc) if isinstance(exc, NonFiniteLossError | EnvWorkerError) else describe(exc)
         kept = (f"; last good checkpoint kept in {args.out}" if has_checkpoint(Path(args.out))

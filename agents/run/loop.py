@@ -28,7 +28,7 @@ from agents.run.status import (
     write_status,
 )
 from agents.run.usage import Window
-from agents.update.dreamer import NonFiniteLossError
+from agents.update.learner import NonFiniteLossError
 
 
 @dataclass

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from agents.update.dreamer import NonFiniteLossError
+from agents.update.learner import NonFiniteLossError
 
 
 class Metrics:

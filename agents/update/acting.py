@@ -1,4 +1,5 @@
-"""Acting while the GPU trains (`train.overlap`): the weights the acting step reads.
+"""The acting step (`Acting`, a part of every agent) and acting while the GPU trains
+(`train.overlap`, `ActingCopy`): the weights the acting step reads.
 
 A serial loop alternates: step the envs, launch an update, wait for it, act with the new
 weights. With `train.overlap` the acting step reads its own copy of the world model and
@@ -21,8 +22,12 @@ from __future__ import annotations
 import contextlib
 import copy
 
+import numpy as np
 import torch
 from torch import nn
+
+from agents.nets.latent import preprocess
+from agents.update.graphs import CapturedStep
 
 
 class ActingCopy(nn.Module):
@@ -62,3 +67,67 @@ class ActingCopy(nn.Module):
 
     def set_extra_state(self, state: dict) -> None:
         self.updates = state["updates"]
+
+
+class Acting:
+    """The acting step of a `Dreamer` (a mixin: it reads the agent's `wm`, `behaviour`, `cfg`,
+    `device`, `graphs`, `acting` and `autocast`): encoder, one RSSM posterior step and the
+    actor, batched over N envs, as a CUDA graph per (N, explore) where graphs are on."""
+
+    #: Sample the posterior latent when acting greedily too, as both official codes do
+    #: (wmlib-torch's eval_state_mean is False); the actor takes its mode.
+    sample_posterior_in_eval = True
+
+    @property
+    def policy_lag(self) -> int:
+        """Updates made since the weights acting reads (1 with train.overlap, else 0)."""
+        return 0 if self.acting is None else self.updates - self.acting.updates
+
+    def refresh_acting(self) -> None:
+        """Acting reads the current weights (before each update with train.overlap, and
+        before an evaluation, so it measures the agent as trained so far)."""
+        if self.acting is not None:
+            self.acting.refresh(self.updates)
+
+    def _acting_parts(self) -> tuple[nn.Module, nn.Module]:
+        """The world model and behaviour acting reads (with train.overlap: their copies)."""
+        if self.acting is None:
+            return self.wm, self.behaviour
+        return self.acting["wm"], self.acting["behaviour"]
+
+    def _act(self, inputs: dict[str, torch.Tensor], explore: bool) -> dict[str, torch.Tensor]:
+        wm, behaviour = self._acting_parts()
+        with self.autocast():  # the official agent acts under autocast too
+            embed = wm.encoder(preprocess(inputs["image"]))
+            deter, stoch = wm.rssm.obs_step(inputs["deter"], inputs["stoch"], inputs["action"],
+                                            embed, sample=explore or self.sample_posterior_in_eval)
+            # Greedy evaluation takes the actor's mode unless behaviour.eval_greedy is off.
+            sample = explore or not self.cfg.behaviour.eval_greedy
+            action = behaviour.act(torch.cat([stoch, deter], -1), sample)
+        return {"deter": deter, "stoch": stoch, "action": action}
+
+    @torch.no_grad()
+    def act(self, images: np.ndarray, state, explore: bool):
+        """One policy step for N envs at once: uint8 images [N, H, W, 3] -> actions [N, A];
+        state = (deter, stoch, previous action), batched the same way (None to start)."""
+        # With train.overlap on CUDA: on its own stream, beside the update, not queued behind it.
+        stream = contextlib.nullcontext() if self.acting is None else self.acting.on_stream()
+        n = len(images)
+        with stream:
+            if state is None:
+                # DreamerV3's initial state is learned: it comes from the weights acting reads.
+                deter, stoch = self._acting_parts()[0].rssm.initial(n, self.device)
+                state = (deter, stoch, torch.zeros(n, self.action_dim, device=self.device))
+            inputs = dict(zip(("deter", "stoch", "action"), state, strict=True))
+            inputs["image"] = torch.as_tensor(images, device=self.device)
+            if self.graphs:
+                key = (n, explore)
+                if key not in self._act_graphs:
+                    self._act_graphs[key] = CapturedStep(lambda x: self._act(x, explore))
+                out = self._act_graphs[key](inputs)
+                # The graph's outputs are overwritten by its next replay: the state is a copy.
+                out = {k: v.clone() for k, v in out.items()}
+            else:
+                out = self._act(inputs, explore)
+            return out["action"].float().cpu().numpy(), (out["deter"], out["stoch"],
+                                                         out["action"])

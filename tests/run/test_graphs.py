@@ -23,7 +23,7 @@ from agents.dreamerv3.behaviour import percentiles
 from agents.families import make_agent
 from agents.nets.categorical import OneHot, kl
 from agents.run.metrics import Metrics, floats
-from agents.update.dreamer import NonFiniteLossError
+from agents.update.learner import NonFiniteLossError
 
 SYNCS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
 

@@ -16,7 +16,7 @@ from agents.config import make_config
 from agents.run import checkpoint
 from agents.run.loop import Trainer
 from agents.train import train
-from agents.update.dreamer import NonFiniteLossError
+from agents.update.learner import NonFiniteLossError
 
 pytestmark = pytest.mark.slow
 DMC = "dmc/cartpole-swingup"  # renders ~4x faster than Meta-world: keeps the suite short
