@@ -1,6 +1,6 @@
 """Evaluate a run's checkpoint: evaluation episodes as the trainer runs them, as a CSV table.
 
-    python -m agents.evaluate RUN_DIR [--checkpoint latest|PATH] [--episodes N] [--video] \
+    python -m agents.evaluate RUN_DIR [--checkpoint latest|PATH] [--episodes N] [--video] \\
         [--out DIR] [--set KEY=VALUE ...]
 
 Loads RUN_DIR/config.json and the checkpoint (latest: RUN_DIR/ckpt.pt), builds the agent as

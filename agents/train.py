@@ -1,7 +1,7 @@
 """One training run, online (the RL loop, agents/run/loop.py) or offline (the world-model
 diagnostics, agents/run/offline.py), resumable:
 
-    python -m agents.train --task metaworld/lever-pull --weighting harmony --seed 0 \
+    python -m agents.train --task metaworld/lever-pull --weighting harmony --seed 0 \\
         --preset quick --out runs/lever-harmony-0 [--set weighting.w_r=100 ...]
 
 DIR receives config.json, metrics.jsonl (tidy rows), status.json, ckpt.pt and replay/.

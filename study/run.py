@@ -58,9 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_grid(runs, results: Path) -> None:
-    print(f"{'run id':<13} {'task':<28} {'weighting':<20} {'seed':>4}  {'mode':<8} status")
+    t = max([28, *(len(r.task) for r in runs)])  # dmc_remastered/... names are long
+    w = max([20, *(len(r.label) for r in runs)])
+    print(f"{'run id':<13} {'task':<{t}} {'weighting':<{w}} {'seed':>4}  {'mode':<8} status")
     for run, st in zip(runs, run_states([run_dir(results, r) for r in runs]), strict=True):
-        print(f"{run.id:<13} {run.task:<28} {run.label:<20} {run.seed:>4}  "
+        print(f"{run.id:<13} {run.task:<{t}} {run.label:<{w}} {run.seed:>4}  "
               f"{run.config.train.mode:<8} {st.state}")
 
 

@@ -370,3 +370,23 @@ def test_every_shown_module_answers_help(tmp_path):
         failed = [f"python -m {m} --help: exit {rc}\n{tail}"
                   for m, rc, tail in pool.map(help_of, MODULES) if rc != 0]
     assert failed == [], "\n".join(failed)
+
+
+def test_usage_examples_in_docstrings_keep_their_line_breaks():
+    """A module docstring (what --help shows) whose shell example ends a line with a single
+    backslash joins it with the next line: Python reads backslash-newline as a continuation."""
+    import ast
+
+    odd_backslash_newline = re.compile(r"(?<!\\)(?:\\\\)*\\\n")
+    bad = []
+    for path in sorted(p for pkg in ("agents", "study", "analyses")
+                       for p in (ROOT / pkg).rglob("*.py")):
+        source = path.read_text()
+        body = ast.parse(source).body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            segment = ast.get_source_segment(source, body[0].value) or ""
+            if not segment.lstrip("uU").startswith(("r", "R")) and \
+                    odd_backslash_newline.search(segment):
+                bad.append(str(path.relative_to(ROOT)))
+    assert not bad, f"escape the backslash (\\\\) in these docstrings: {bad}"
