@@ -14,6 +14,8 @@ LoopLinear layers keep per-pass state that torch.vmap cannot batch.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 # weighting name -> how torchjd builds it (n tasks, CAGrad's c); torchjd's own defaults else
@@ -27,6 +29,15 @@ BUILDERS = {
     "aligned_mtl": lambda A, n, c: A.AlignedMTL(),
 }
 EXTRA = 'pip install -e ".[arena]" (torchjd with its solvers)'
+
+# Notices Nash-MTL's cvxpy solver prints about its own problem, not errors of the update: it is
+# not DPP (so no faster re-solves), and a loss whose gradient on the shared layers is zero
+# (DreamerV2's KL held at its free nats: loss_dyn = 1.0 exactly) makes it degenerate, where
+# torchjd keeps its previous weights. Silenced here, where they arise, and named in
+# docs/arena.md.
+SOLVER_NOTICES = ("You are solving a parameterized problem that is not DPP",
+                  "Solution may be inaccurate", "divide by zero encountered in divide",
+                  "invalid value encountered in matmul")
 
 
 def make_aggregator(method: str, n_tasks: int, cagrad_c: float = 0.4):
@@ -54,7 +65,10 @@ def aggregated_backward(terms: dict[str, torch.Tensor], shared: list[torch.Tenso
         torch.autograd.backward(sum(tensors), inputs=heads, retain_graph=True)
     backward(tensors, inputs=shared, parallel_chunk_size=1)
     norms = torch.stack([p.jac.flatten(1).float().pow(2).sum(1) for p in shared]).sum(0).sqrt()
-    weights = jac_to_grad(shared, aggregator)
+    with warnings.catch_warnings():
+        for notice in SOLVER_NOTICES:
+            warnings.filterwarnings("ignore", message=notice)
+        weights = jac_to_grad(shared, aggregator)
     weights = torch.ones_like(norms) if weights is None else weights.detach().to(norms)
     return {**{f"weight_{k}": weights[i] for i, k in enumerate(names)},
             **{f"gradnorm_{k}": weights[i].abs() * norms[i] for i, k in enumerate(names)}}

@@ -21,16 +21,6 @@ from torchjd import aggregation as A  # noqa: E402
 
 from agents.aggregation import aggregated_backward, make_aggregator  # noqa: E402
 
-# Nash-MTL's solver (cvxpy inside torchjd) reports on its own problem: it is not DPP, and on
-# the tiny DreamerV3 its Gram matrix is ill-conditioned (its solution may be inaccurate). The
-# tests check what matters to us: the step is torchjd's and every logged value is finite.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:You are solving a parameterized problem that is not DPP"),
-    pytest.mark.filterwarnings("ignore:Solution may be inaccurate"),
-    pytest.mark.filterwarnings("ignore:divide by zero encountered in divide:RuntimeWarning"),
-    pytest.mark.filterwarnings("ignore:invalid value encountered in matmul:RuntimeWarning"),
-]
-
 AGGREGATORS = [n for n, i in WEIGHTINGS_REGISTRY.items() if i.aggregates]
 TORCHJD = {"upgrad": lambda: A.UPGrad(), "mgda": lambda: A.MGDA(), "pcgrad": lambda: A.PCGrad(),
            "cagrad": lambda: A.CAGrad(c=0.4), "nash_mtl": lambda: A.NashMTL(n_tasks=3),
@@ -51,7 +41,8 @@ def test_registry_is_what_weighting_builds():
 
 
 @pytest.mark.parametrize("name", AGGREGATORS)
-def test_aggregator_equals_torchjd_on_a_fixed_jacobian(name):
+@pytest.mark.filterwarnings("ignore:You are solving a parameterized problem that is not DPP")
+def test_aggregator_equals_torchjd_on_a_fixed_jacobian(name):  # (the DPP notice: torchjd's own)
     # Three terms linear in one shared parameter vector: their Jacobian is J.
     p = torch.zeros(4, requires_grad=True)
     terms = {k: J[i] @ p for i, k in enumerate(LOSSES)}
