@@ -168,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         if exc.ename == "KeyboardInterrupt":  # the kernel was interrupted (Ctrl-C reaches it)
             print(INTERRUPTED, file=sys.stderr)
             return 130
+        if exc.ename == "CellExecutionError" and not exc.evalue and not exc.traceback:
+            # The kernel stopped inside a cell without an error of its own (papermill's
+            # placeholder): an interrupt that landed outside the cell's code, or a kill.
+            print(f"interrupted: the notebook kernel stopped in cell {exc.exec_count} without "
+                  f"an error; no report written (any earlier one is left as it was)",
+                  file=sys.stderr)
+            return 130
         print(f"error: report notebook failed in cell {exc.exec_count}: {exc.ename}: "
               f"{exc.evalue} (nothing written to {out})", file=sys.stderr)
         return 1

@@ -167,7 +167,10 @@ def test_time_limit_signal_requeues_and_resumes(tmp_path):
     def finished():
         for job in jobs.values():
             start_if_requeued(job)
-        return queue_empty(list(jobs.values()))
+        # The queue alone can read empty for a moment while a job is being requeued (its step
+        # cancelled, the job not yet pending again): done also needs every run's own record.
+        return queue_empty(list(jobs.values())) and all(
+            status_of(tmp_path, r)["state"] in ("done", "failed") for r in jobs)
 
     wait_for(finished, "the requeued jobs to finish", timeout=400, every=1)
     logs = "".join(p.read_text() for p in (tmp_path / "slurm").rglob("*_log.err"))
