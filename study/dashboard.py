@@ -18,8 +18,7 @@ from pathlib import Path
 
 from agents.config import ConfigError
 from agents.run import Parser, path_arg
-from study.grid import get_study
-from study.results import StudyIndexError, read_study_index
+from study.results import StudyIndexError, recorded_runs
 
 
 def run_name(row: dict) -> str:
@@ -54,14 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = Path(args.results)
     try:
-        get_study(args.study)
-        rows = read_study_index(results, args.study)["runs"]
+        rows = recorded_runs(results, args.study)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError:
-        print(f"error: no runs recorded for study {args.study!r} in {results} "
-              f"(run: python -m study.run {args.study})", file=sys.stderr)
         return 2
     except StudyIndexError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -80,6 +80,20 @@ def read_study_index(results: Path, study: str) -> dict:
     return parse_study_index(index_path(results, study), study)
 
 
+def recorded_runs(results: Path, study: str) -> list[dict]:
+    """The runs results/studies/<study>.json records, for the commands that read a study's
+    runs (study.status, study.dashboard): ConfigError (one line) for an unknown study or one
+    never run here, StudyIndexError for a damaged index."""
+    from agents.config import ConfigError
+
+    get_study(study)  # the message study.run and study.report give
+    try:
+        return read_study_index(results, study)["runs"]
+    except FileNotFoundError:
+        raise ConfigError(f"no runs recorded for study {study!r} in {results} "
+                          f"(run: python -m study.run {study})") from None
+
+
 def variant_set(overrides: list[str] | None) -> list[str]:
     """The `--set` overrides that make a configuration, one per key (the last wins), sorted:
     execution-only keys (agents/config/identity.py EXECUTION_KEYS) run the same runs."""

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from agents.config import ConfigError
 from agents.run import Parser, path_arg
-from study.grid import get_study
-from study.results import StudyIndexError, read_study_index
+from study.results import StudyIndexError, recorded_runs
 from study.state import STATES, run_states
 
 
@@ -25,15 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="results", type=path_arg("a results directory"))
     args = p.parse_args(argv)
     try:
-        get_study(args.study)  # the message study.run and study.report give
+        rows = recorded_runs(Path(args.results), args.study)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        rows = read_study_index(Path(args.results), args.study)["runs"]
-    except FileNotFoundError:
-        print(f"error: no runs recorded for study {args.study!r} in {args.results} "
-              f"(run: python -m study.run {args.study})", file=sys.stderr)
         return 2
     except StudyIndexError as exc:  # damaged: one line, with the command that rebuilds it
         print(f"error: {exc}", file=sys.stderr)
