@@ -44,7 +44,7 @@ from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
 from agents.run.cli import Parser, path_arg, positive_int
-from agents.run.session import quiet_teardown, resolve_device, stop_on_signals
+from agents.run.session import quiet_teardown, resolve_device, set_threads, stop_on_signals
 from agents.update.graphs import WARMUP
 
 ROWS = ("update-paper", "update-quick", "env", "loop", "act", "matmul", "concurrent",
@@ -77,7 +77,7 @@ def time_update(agent, batch, reps: int) -> dict[str, float]:
             if i > WARMUP:
                 times.append(time.perf_counter() - t0)
         return {"total_s": statistics.median(times)}
-    wm_times, beh_times = [], []
+    wm_times, beh_times, first = [], [], 0.0
     for i in range(reps + 1):
         data = agent.to_torch(batch)
         sync()
@@ -88,11 +88,14 @@ def time_update(agent, batch, reps: int) -> dict[str, float]:
         agent.update_behaviour(post)
         sync()
         t2 = time.perf_counter()
-        if i > 0:  # the first repetition is warm-up
+        if i > 0:  # the first repetition is warm-up (and, with train.compile, compiles)
             wm_times.append(t1 - t0)
             beh_times.append(t2 - t1)
+        else:
+            first = t2 - t0
     wm, beh = statistics.median(wm_times), statistics.median(beh_times)
-    return {"world_model_s": wm, "behaviour_s": beh, "total_s": wm + beh}
+    return {"world_model_s": wm, "behaviour_s": beh, "total_s": wm + beh,
+            "first_update_s": first}
 
 
 def update_config(preset: str, overrides: list[str], v3: bool = False):
@@ -114,7 +117,8 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False,
     shape = (f"batch {cfg.replay.batch_size}x{cfg.replay.seq_len}, deter {m.deter}, "
              f"stoch {m.stoch}x{m.classes}, depth {m.depth}, MLP {m.mlp_layers}x{m.mlp_units}, "
              f"{params(agent) / 1e6:.1f}M params, "
-             f"{cfg.train.precision}{', CUDA graph' if agent.graphs else ''}")
+             f"{cfg.train.precision}{', CUDA graph' if agent.graphs else ''}"
+             f"{', compiled' if cfg.train.compile else ''}")
     timing = time_update(agent, batch, reps)
     dtype = agent.amp_dtype or torch.float32
     peaks = {} if peaks is None else peaks
@@ -333,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(args.json, "--json")
     except ConfigError as exc:
         parser.exit(2, f"error: {exc}\n")
+    set_threads(cfg.train.threads)  # --set train.threads=N; 0 keeps torch's default
     stop_on_signals()  # SIGTERM as Ctrl-C
     try:
         return run_rows(args, cfg, device)

@@ -10,8 +10,10 @@ from agents.config.schema import Config
 
 # How a run is executed or recorded, not what it computes: not part of a run's identity.
 # Same run either way (a probe restores the random state it used; log.outputs only adds
-# where the same rows go; videos draw on a forked random state).
-EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "probe_every"),
+# where the same rows go; videos draw on a forked random state; a compiled or a graphed
+# update computes the eager one's maths, up to rounding as the thread count does).
+EXECUTION_KEYS = (("train", "threads"), ("train", "cuda_graphs"), ("train", "compile"),
+                  ("train", "probe_every"),
                   ("log", "outputs"), ("log", "video_every"), ("log", "video_max_frames"),
                   ("log", "video_context"), ("log", "console_every"))
 

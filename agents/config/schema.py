@@ -227,6 +227,10 @@ class TrainConfig:
     # same maths in one launch instead of thousands. Ignored on the CPU. Off by default until
     # tests/run/test_cuda.py's graphed-vs-eager checks have passed on a GPU (none was lent yet).
     cuda_graphs: bool = False
+    # torch.compile the world model's and the behaviour's loss functions (agents/update/
+    # compiled.py): the same maths in fused kernels, differing from eager by rounding only
+    # (docs/equivalence.md). The first update compiles (minutes on a CPU; cached on disk).
+    compile: bool = False
     # Act with the weights from before the latest update (agents/update/acting.py), so that on CUDA
     # the envs step while the GPU trains. The policy lag is exactly one update (logged as
     # policy_lag); the update ratio and the batches are unchanged. It pays off with

@@ -184,6 +184,8 @@ def validate(cfg: Config) -> None:
          f"train.precision must be one of {', '.join(PRECISIONS)}")
     need(not (cfg.train.cuda_graphs and cfg.train.precision in ("fp16", "auto")),
          "train.cuda_graphs needs fp32 or bf16 (fp16's gradient scaler syncs every step)")
+    need(not (cfg.train.compile and cfg.train.cuda_graphs),
+         "train.compile and train.cuda_graphs are two ways to fuse the update: choose one")
     check_outputs(cfg.log.outputs)
     need(cfg.log.video_every >= 0, f"log.video_every must be >= 0 (0: no videos), got "
          f"{cfg.log.video_every}")
@@ -223,6 +225,9 @@ def check_weighting(cfg: Config) -> None:
     if cfg.train.cuda_graphs and not info.graphs_ok:
         raise ConfigError(f"weighting {w.name} {kind} on the host every update: it cannot run "
                           "with train.cuda_graphs (set train.cuda_graphs=false)")
+    if cfg.train.compile and not info.graphs_ok:
+        raise ConfigError(f"weighting {w.name} {kind} on the host every update: it cannot run "
+                          "with train.compile (set train.compile=false)")
     if info.aggregates:
         missing = [m for m in REQUIRES.get(w.name, ("torchjd",)) if find_spec(m) is None]
         if missing:

@@ -15,6 +15,10 @@ from agents.weighting import make_weighting
 
 
 class Agent(Dreamer):
+    # Compiled, the actor's and the critic's losses leave one graph with one backward, which
+    # the actor's optimiser step would free before the critic's: only the world model compiles.
+    compile_behaviour = False
+
     def __init__(self, cfg: Config, action_dim: int, device: torch.device):
         super().__init__(cfg, action_dim, device)
         base, reg = kl_shares(cfg.model)

@@ -22,6 +22,7 @@ from torch import nn
 
 from agents.config import ConfigError
 from agents.update.acting import Acting, ActingCopy
+from agents.update.compiled import compiled
 from agents.update.graphs import CapturedStep
 from agents.update.learner import Learner, adam, check_finite
 
@@ -35,6 +36,9 @@ class Dreamer(Acting, Learner):
 
     wm: nn.Module
     behaviour: nn.Module
+    # train.compile compiles `behaviour.losses` too (a family whose actor and critic losses
+    # would share one compiled backward, freed by the actor's step, says False)
+    compile_behaviour = True
 
     def __init__(self, cfg, action_dim: int, device: torch.device):
         super().__init__(cfg.train.precision, device, cfg.train.cuda_graphs)
@@ -44,6 +48,7 @@ class Dreamer(Acting, Learner):
         self._act_graphs: dict[tuple, CapturedStep] = {}  # one per (N envs, explore)
         self.acting: ActingCopy | None = None  # train.overlap: the weights acting reads
         self.aggregator = None  # torchjd's, built at an aggregating weighting's first update
+        self._losses: tuple | None = None  # (world model's, behaviour's), see `loss_functions`
 
     def load_checkpoint_state(self, state: dict) -> None:
         super().load_checkpoint_state(state)
@@ -73,6 +78,19 @@ class Dreamer(Acting, Learner):
         if self.cfg.train.overlap:
             self.acting = ActingCopy({"wm": self.wm, "behaviour": self.behaviour}, self.device)
 
+    def loss_functions(self) -> tuple:
+        """The world model's and the behaviour's loss functions, compiled where
+        `train.compile` asks (agents/update/compiled.py; the behaviour's where
+        `compile_behaviour`). The gradient probe calls the eager `wm.loss`: its autograd.grad
+        inside the loss is not for compiling."""
+        if self._losses is None:
+            wm, behaviour = self.wm.loss, self.behaviour.losses
+            if self.cfg.train.compile:
+                wm = compiled(wm)
+                behaviour = compiled(behaviour) if self.compile_behaviour else behaviour
+            self._losses = (wm, behaviour)
+        return self._losses
+
     def start_states(self, post, data: dict[str, torch.Tensor]):
         """Where imagination starts, from the posterior states of a batch."""
         return post
@@ -80,7 +98,7 @@ class Dreamer(Acting, Learner):
     def update_world_model(self, data: dict[str, torch.Tensor], step: int = -1):
         """One world-model step; returns its logs (on the device) and the start states."""
         with self.autocast():
-            wm_loss, logs, post = self.wm.loss(data)
+            wm_loss, logs, post = self.loss_functions()[0](data)
         if not self.graphs:
             check_finite(logs, wm_loss, step)
         clip = self.cfg.model.clip
@@ -115,7 +133,7 @@ class Dreamer(Acting, Learner):
         """One actor and one critic step on imagined rollouts."""
         b = self.cfg.behaviour
         with self.autocast():
-            actor_loss, critic_loss, logs = self.behaviour.losses(self.wm, start)
+            actor_loss, critic_loss, logs = self.loss_functions()[1](self.wm, start)
         logs["grad_norm_actor"] = self.step("actor", actor_loss,
                                             self.behaviour.actor.parameters(), b.clip)
         logs["grad_norm_critic"] = self.step("critic", critic_loss,
