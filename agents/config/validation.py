@@ -184,6 +184,9 @@ def validate(cfg: Config) -> None:
          f"train.precision must be one of {', '.join(PRECISIONS)}")
     need(not (cfg.train.cuda_graphs and cfg.train.precision in ("fp16", "auto")),
          "train.cuda_graphs needs fp32 or bf16 (fp16's gradient scaler syncs every step)")
+    need(not cfg.train.compile or cfg.train.device == "cuda" or has_cxx(),
+         "train.compile on a CPU needs a C++ compiler (inductor builds its kernels with one): "
+         "install g++, or set CXX")
     need(not (cfg.train.compile and cfg.train.cuda_graphs),
          "train.compile and train.cuda_graphs are two ways to fuse the update: choose one")
     check_outputs(cfg.log.outputs)
@@ -209,6 +212,14 @@ def validate(cfg: Config) -> None:
     need(size == cfg.env.image_size,
          f"model.dec_kernels {cfg.model.dec_kernels} produce {size}px images, "
          f"env.image_size is {cfg.env.image_size}")
+
+
+def has_cxx() -> bool:
+    """Whether inductor's CPU backend can find a C++ compiler ($CXX, g++ or clang++)."""
+    import os
+    import shutil
+
+    return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "clang++") if c)
 
 
 def check_weighting(cfg: Config) -> None:

@@ -16,6 +16,7 @@ import torch
 from agents.bench import fake_batch
 from agents.config import ConfigError, make_config
 from agents.config.identity import identity
+from agents.config.validation import has_cxx
 from agents.families import make_agent
 
 RTOL = (5e-6, 5e-5)  # of each log's / parameter tensor's largest magnitude
@@ -38,6 +39,7 @@ def trained(agent, batch) -> tuple[dict, dict]:
     return logs, {n: p.detach().clone() for n, p in agent.named_parameters()}
 
 
+@pytest.mark.skipif(not has_cxx(), reason="no C++ compiler for inductor's CPU backend")
 @pytest.mark.parametrize("family,task,actions", [("dreamerv2", "metaworld/lever-pull", 4),
                                                  ("dreamerv3", "atari/pong", 6)])
 def test_compiled_update_equals_eager_up_to_rounding(family, task, actions):
