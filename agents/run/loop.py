@@ -78,8 +78,7 @@ class Trainer:
         self.device, self.heartbeat = self.session.device, self.session.heartbeat
         self.p = self.session.progress
         e = cfg.env
-        self.spec = EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
-                            e.render)
+        self.spec = EnvSpec.of(e)
         self.envs = EnvPool(self.spec, e.num_envs)
         self.eval_envs = None  # chunked runs evaluate in envs of their own, made when first due
         self.agent = make_agent(cfg, self.envs.action_dim, self.device)
