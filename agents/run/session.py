@@ -10,10 +10,17 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from agents.config import Config, ConfigError, config_from_dict, identity
 from agents.files import atomic_write_text
+
+if TYPE_CHECKING:  # for the annotations only: this module loads without torch
+    import numpy as np
+
+    from agents.data.replay import Replay
+    from agents.run.logger import MetricsLogger
+    from agents.update.dreamer import Dreamer
 
 
 def resolve_device(name: str):
@@ -127,8 +134,8 @@ class Session(Generic[P]):
         """What the checkpoint says of the evaluation it was taken after (None when fresh)."""
         return self.state.get("eval") if self.state else None
 
-    def restore(self, agent, rng, logger, redo: Callable[[dict | None], None],
-                replay=None) -> None:
+    def restore(self, agent: Dreamer, rng: np.random.Generator, logger: MetricsLogger,
+                redo: Callable[[dict | None], None], replay: Replay | None = None) -> None:
         """Fresh: metrics.jsonl (and the replay's episode files) start empty. Resumed: the
         agent's weights and optimisers, the random streams, metrics.jsonl cut back to the
         checkpoint, the replay's episode files to the ones it counted; then `redo(eval
@@ -151,7 +158,8 @@ class Session(Generic[P]):
             redo(self.eval_record)
 
 
-def stream_state(rng, logger, replay=None) -> dict[str, Any]:
+def stream_state(rng: np.random.Generator, logger: MetricsLogger,
+                 replay: Replay | None = None) -> dict[str, Any]:
     """The run's random streams, metrics offset and (online) replay episode count, for its
     checkpoint: what `Session.restore` puts back."""
     import torch
@@ -163,7 +171,8 @@ def stream_state(rng, logger, replay=None) -> dict[str, Any]:
     return state
 
 
-def restore_streams(state: dict[str, Any], rng, logger, step: int) -> None:
+def restore_streams(state: dict[str, Any], rng: np.random.Generator, logger: MetricsLogger,
+                    step: int) -> None:
     """Back to a checkpoint's streams; metrics.jsonl cut at a row boundary verified against
     the checkpoint's step (a damaged line must not fuse the next row with a torn one)."""
     import torch
