@@ -155,8 +155,7 @@ def _evaluate(run: Path, cfg: Config, base: Config, path: Path, state: dict, cou
     set_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
     e = cfg.env
-    pool = EnvPool(EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
-                           e.render), e.num_envs)
+    pool = EnvPool(EnvSpec.of(e), e.num_envs)
     try:
         agent = make_agent(cfg, pool.action_dim, device)
         try:

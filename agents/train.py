@@ -99,13 +99,14 @@ def task_help() -> str:
 
 
 def agent_help() -> str:
-    """--agent's help, from the suite registry: which suites each family acts in."""
-    from agents.config import AGENTS
+    """--agent's help, from the family and suite registries: which suites each family acts
+    in."""
+    from agents.config import FAMILIES
     from agents.envs import SUITES
 
-    acts = {a: [s.prefix for s in SUITES.values() if a in s.families] for a in AGENTS}
+    acts = {a: [s.prefix for s in SUITES.values() if a in s.families] for a in FAMILIES}
     return ("; ".join(f"{a}{' (default)' if i == 0 else ''}: {', '.join(acts[a]) or 'none'}"
-                      for i, a in enumerate(AGENTS)) + "; the same as --set model.agent=...")
+                      for i, a in enumerate(FAMILIES)) + "; the same as --set model.agent=...")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespace]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agents.config import Config, ConfigError, did_you_mean, identity, make_config
@@ -32,6 +33,16 @@ class Run:
 def run_id(cfg: Config) -> str:
     blob = json.dumps(identity(cfg), sort_keys=True).encode()
     return hashlib.sha1(blob).hexdigest()[:12]
+
+
+def run_columns(tasks: Iterable[str], labels: Iterable[str]) -> Callable[..., str]:
+    """The columns every table of a study's runs starts with (study.run's grid, study.status):
+    run id, task, weighting, seed, wide enough for the longest task and label given. Returns
+    (run id, task, label, seed) -> that line's start; the caller adds its own columns."""
+    t = max([28, *map(len, tasks)])  # dmc_remastered/... names are long
+    w = max([20, *map(len, labels)])
+    return lambda run_id, task, label, seed: (
+        f"{run_id:<13} {task:<{t}} {label:<{w}} {seed:>4}  ")
 
 
 def get_study(name: str) -> Study:

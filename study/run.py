@@ -19,7 +19,7 @@ from pathlib import Path
 from agents.config import PRESETS, ConfigError
 from agents.envs import check_environment
 from agents.run import Parser, path_arg, positive_int, stop_on_signals
-from study.grid import expand
+from study.grid import expand, run_columns
 from study.local import usable_cores
 from study.results import run_dir, write_study_index
 from study.specs import STUDIES
@@ -58,12 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_grid(runs, results: Path) -> None:
-    t = max([28, *(len(r.task) for r in runs)])  # dmc_remastered/... names are long
-    w = max([20, *(len(r.label) for r in runs)])
-    print(f"{'run id':<13} {'task':<{t}} {'weighting':<{w}} {'seed':>4}  {'mode':<8} status")
+    start = run_columns((r.task for r in runs), (r.label for r in runs))
+    print(start("run id", "task", "weighting", "seed") + f"{'mode':<8} status")
     for run, st in zip(runs, run_states([run_dir(results, r) for r in runs]), strict=True):
-        print(f"{run.id:<13} {run.task:<{t}} {run.label:<{w}} {run.seed:>4}  "
-              f"{run.config.train.mode:<8} {st.state}")
+        print(start(run.id, run.task, run.label, run.seed)
+              + f"{run.config.train.mode:<8} {st.state}")
 
 
 def mode_line(study: str, preset: str, runs) -> str | None:

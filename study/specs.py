@@ -164,7 +164,7 @@ CHECK = {"paper": {},
 HARMONY = ("harmony", "harmony", {})
 
 # atari100k: DreamerV3 vs DreamerV3 + HarmonyDream on the real ALE. paper is the official
-# atari100k config (agents/config/presets.py PAPER_V3, PAPER_ATARI): 26 games x 2 x 5 seeds, 101K
+# atari100k config (agents.config PAPER_V3, PAPER_ATARI): 26 games x 2 x 5 seeds, 101K
 # agent steps and 101K updates per run, a SLURM job each. The laptop scales are labelled
 # reduced: quick is the small quick model at batch 8 x 32, evaluated at 5K agent steps (20K
 # frames, the references' first checkpoint; the run goes one 100-step chunk past it, as the

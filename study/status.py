@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agents.config import ConfigError
 from agents.run import Parser, path_arg
+from study.grid import run_columns
 from study.results import StudyIndexError, recorded_runs
 from study.state import STATES, run_states
 
@@ -32,15 +33,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     counts: Counter[str] = Counter()
-    t = max([28, *(len(row["task"]) for row in rows)])  # dmc_remastered/... names are long
-    w = max([20, *(len(row["label"]) for row in rows)])
-    print(f"{'run id':<13} {'task':<{t}} {'weighting':<{w}} {'seed':>4}  {'state':<11} detail")
+    start = run_columns((row["task"] for row in rows), (row["label"] for row in rows))
+    print(start("run id", "task", "weighting", "seed") + f"{'state':<11} detail")
     directories = [Path(args.results) / row["run_id"] for row in rows]
     states = run_states(directories)
     for row, (state, detail, _) in zip(rows, states, strict=True):
         counts[state] += 1
-        print(f"{row['run_id']:<13} {row['task']:<{t}} {row['label']:<{w}} {row['seed']:>4}  "
-              f"{state:<11} {detail}")
+        print(start(row["run_id"], row["task"], row["label"], row["seed"])
+              + f"{state:<11} {detail}")
     summary = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
     print(f"{args.study}: {len(rows)} runs: {summary}")
     return 0

@@ -8,9 +8,12 @@ CLI) and the saved config.json describes the run exactly. The rooms:
 - parsing.py: `key=value` overrides, and a Config rebuilt from config.json;
 - validation.py: whole-config checks (one line each);
 - identity.py: which fields make a run what it is (run ids);
-- weightings.py: the loss weightings' registry (name, doc, paper, fields, logs, kind).
+- weightings.py: the loss weightings' registry (name, doc, paper, fields, logs, kind);
+- families.py: the agent families' registry (agent class, defaults, checks, offline).
 """
 
+from agents.config.families import FAMILIES, PAPER_V3, Family
+from agents.config.families import register as register_family
 from agents.config.identity import EXECUTION_KEYS, LATER_KEYS, identity
 from agents.config.parsing import apply_overrides, config_from_dict
 from agents.config.presets import (
@@ -20,7 +23,6 @@ from agents.config.presets import (
     PAPER_CRAFTER,
     PAPER_DMC,
     PAPER_METAWORLD,
-    PAPER_V3,
     PRESETS,
     QUICK,
     SMOKE,
@@ -28,7 +30,6 @@ from agents.config.presets import (
     make_config,
 )
 from agents.config.schema import (
-    AGENTS,
     INIT_SCHEMES,
     LOG_EXTRAS,
     LOG_OUTPUTS,
@@ -51,7 +52,7 @@ from agents.config.weightings import REGISTRY as WEIGHTINGS_REGISTRY
 from agents.config.weightings import WeightingInfo
 
 __all__ = [
-    "AGENTS", "ARENA_WEIGHTINGS", "CHOPPER_COMMAND_FRAMES", "EXECUTION_KEYS", "GPU",
+    "ARENA_WEIGHTINGS", "CHOPPER_COMMAND_FRAMES", "EXECUTION_KEYS", "FAMILIES", "Family", "GPU",
     "INIT_SCHEMES", "LATER_KEYS", "LOG_EXTRAS", "LOG_OUTPUTS", "PAPER_ATARI", "PAPER_CRAFTER",
     "PAPER_DMC",
     "PAPER_METAWORLD", "PAPER_V3", "PRECISIONS", "PRESETS", "QUICK", "SMOKE", "SMOKE_ATARI",
@@ -59,5 +60,5 @@ __all__ = [
     "BehaviourConfig", "Config", "ConfigError", "EnvConfig", "LogConfig", "ModelConfig",
     "OfflineConfig", "ReplayConfig", "TrainConfig", "WeightingConfig", "apply_overrides",
     "check_outputs", "config_from_dict", "did_you_mean", "identity", "make_config",
-    "suite_of", "validate",
+    "register_family", "suite_of", "validate",
 ]

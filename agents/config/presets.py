@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.config.families import FAMILIES
 from agents.config.parsing import apply_overrides
 from agents.config.schema import Config, ConfigError
 from agents.config.validation import suite_of, validate
@@ -48,36 +49,6 @@ PAPER_DMC = {
 # default RSSM (deter and hidden 1024; only dmc_vision shrinks it to 200).
 PAPER_DMC_DISTRACTED = {k: v for k, v in PAPER_DMC.items()
                         if k not in ("model.deter", "model.hidden")}
-
-# DreamerV3, the official `atari100k` config of the HarmonyDream code (dreamerv3-jax,
-# configs.yaml): deter 512, CNN depth 32, 2 x 512 MLPs, batch 16 x 64, model Adam lr 1e-4 eps
-# 1e-8 clip 1000, actor/critic lr 3e-5 eps 1e-5 clip 100, horizon 333 (discount 1 - 1/333),
-# lambda 0.95, entropy 3e-4, slow critic 0.02 per update, fp32.
-PAPER_V3 = {
-    "replay.batch_size": 16,
-    "replay.seq_len": 64,
-    "replay.prioritize_ends": False,
-    "replay.ongoing": True,
-    "replay.stream": True,
-    "model.deter": 512,
-    "model.hidden": 512,
-    "model.depth": 32,
-    "model.mlp_layers": 2,
-    "model.mlp_units": 512,
-    "model.lr": 1e-4,
-    "model.eps": 1e-8,
-    "model.clip": 1000.0,
-    "model.weight_decay": 0.0,
-    "model.init": "dreamerv3",
-    "behaviour.discount": 1 - 1 / 333,
-    "behaviour.actor_lr": 3e-5,
-    "behaviour.critic_lr": 3e-5,
-    "behaviour.weight_decay": 0.0,
-    "behaviour.actor_entropy": 3e-4,
-    "behaviour.target_every": 1,
-    "behaviour.target_fraction": 0.02,
-    "behaviour.eval_greedy": False,
-}
 
 # Atari 100K (DreamerV3's protocol): 64 x 64 colour, action repeat 4 (max over the last two
 # frames), 108,000-frame episode cap; 101K agent steps (404K frames), one update per agent step
@@ -224,8 +195,9 @@ def make_config(
     cfg.env.task = task
     overrides = overrides or {}
     suite = suite_of(task)
-    if _agent_of(overrides) == "dreamerv3":
-        apply_overrides(cfg, {"model.agent": "dreamerv3", **PAPER_V3})
+    family = FAMILIES.get(_agent_of(overrides))
+    if family is not None and family.defaults:
+        apply_overrides(cfg, {"model.agent": family.name, **family.defaults})
     apply_overrides(cfg, PAPER_SUITES.get(suite, {}))
     if task == "atari/chopper_command":  # the official README caps it: agents get stuck
         apply_overrides(cfg, {"env.episode_length": CHOPPER_COMMAND_FRAMES})

@@ -6,8 +6,8 @@ import dataclasses
 import math
 from importlib.util import find_spec
 
+from agents.config.families import FAMILIES
 from agents.config.schema import (
-    AGENTS,
     DATA_KINDS,
     INIT_SCHEMES,
     LOG_EXTRAS,
@@ -87,13 +87,13 @@ def validate(cfg: Config) -> None:
         check_camera(cfg.env.task, cfg.env.camera)
     except UnknownCameraError as exc:
         raise ConfigError(str(exc)) from None
-    need(cfg.model.agent in AGENTS,
-         f"unknown agent {cfg.model.agent!r}; choose from {', '.join(AGENTS)}"
-         f"{did_you_mean(cfg.model.agent, AGENTS)}")
+    need(cfg.model.agent in FAMILIES,
+         f"unknown agent {cfg.model.agent!r}; choose from {', '.join(FAMILIES)}"
+         f"{did_you_mean(cfg.model.agent, FAMILIES)}")
     from agents.envs import SUITES
 
     suite = SUITES[suite_of(cfg.env.task)]
-    if cfg.model.agent in AGENTS and cfg.model.agent not in suite.families:
+    if cfg.model.agent not in suite.families:
         acts = [s.prefix for s in SUITES.values() if cfg.model.agent in s.families]
         raise ConfigError(f"{suite.prefix} tasks have {suite.actions} actions: use the "
                           f"{suite.families[0]} agent (--agent {suite.families[0]}); the "
@@ -159,7 +159,9 @@ def validate(cfg: Config) -> None:
              f"({t.train_every}) with train.pretrain=0: the run would make no update")
     if cfg.train.mode == "offline":
         o = cfg.offline
-        need(cfg.model.agent == "dreamerv2", "train.mode=offline runs the dreamerv2 agent")
+        offline = [name for name, family in FAMILIES.items() if family.offline]
+        need(FAMILIES[cfg.model.agent].offline,
+             f"train.mode=offline runs the {' or '.join(offline)} agent")
         need(cfg.env.task.startswith("metaworld/"),
              "train.mode=offline needs a Meta-world task (its scripted experts make the data)")
         need(0 < o.heldout < o.episodes, "offline.heldout must be in (0, offline.episodes)")
@@ -202,16 +204,9 @@ def validate(cfg: Config) -> None:
          "env.episode_length must be a multiple of env.action_repeat")
     need(cfg.replay.seq_len <= cfg.env.episode_length // cfg.env.action_repeat + 1,
          "replay.seq_len is longer than an episode")
-    if cfg.model.agent == "dreamerv3":
-        need(cfg.env.image_size in (32, 64, 128), "dreamerv3 needs env.image_size 32, 64 or 128")
-        return
-    # The decoder's transposed convolutions must land exactly on the image size.
-    size = 1
-    for k in cfg.model.dec_kernels:
-        size = (size - 1) * 2 + k
-    need(size == cfg.env.image_size,
-         f"model.dec_kernels {cfg.model.dec_kernels} produce {size}px images, "
-         f"env.image_size is {cfg.env.image_size}")
+    check = FAMILIES[cfg.model.agent].check  # its own: image sizes its networks produce
+    if check is not None:
+        check(cfg)
 
 
 def has_cxx() -> bool:

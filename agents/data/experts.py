@@ -36,7 +36,7 @@ from agents.data.replay import (
     remove_temporaries,
     save_episode,
 )
-from agents.envs import make_env  # first: it sets MUJOCO_GL before metaworld imports mujoco
+from agents.envs import EnvSpec, make_env  # first: sets MUJOCO_GL before metaworld loads mujoco
 from agents.files import atomic_write_text
 
 DATA_SEED = 12345  # fixed: the dataset is the same whatever the run's seed
@@ -117,7 +117,7 @@ def load_or_collect(cfg: Config, root: str | Path, progress: bool = True,
         missing = [i for i in range(len(paths)) if i not in episodes]
         if missing:
             e = cfg.env
-            env = make_env(e.task, e.image_size, e.episode_length, 1, e.camera, e.render)
+            env = make_env(EnvSpec.of(e, action_repeat=1))
             policy = expert_policy(e.task)
             kinds = behaviours(cfg)
             try:

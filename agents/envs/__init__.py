@@ -22,6 +22,7 @@ from agents.envs.suites import (  # noqa: F401  (first: sets MUJOCO_GL before mu
 from agents.envs.registry import (  # noqa: F401  (the suites, one entry each)
     SUITES,
     EnvOptions,
+    EnvSpec,
     Score,
     Suite,
     get_suite,

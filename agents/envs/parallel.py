@@ -1,6 +1,7 @@
 """N environments stepped together: one simulator per worker process, frames in shared memory.
 
-`EnvPool(spec, n)` builds `n` copies of the environment `spec` describes. With n = 1 the env
+`EnvPool(spec, n)` builds `n` copies of the environment `spec` (an EnvSpec: task and
+options, agents/envs/registry.py) describes. With n = 1 the env
 lives in this process (no IPC: the CPU default stays as cheap as before). With n > 1 each env
 runs in its own spawned process; a step sends every worker its action at once, so the
 simulators and their renderers run in parallel, and each worker writes its frame into a
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
-from dataclasses import dataclass
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
 import numpy as np
 
+from agents.envs.registry import EnvSpec
 from agents.envs.suites import make_env
 from agents.parent_death import die_with_parent
 
@@ -29,28 +30,15 @@ class EnvWorkerError(RuntimeError):
     """An environment worker raised or died; the message names the env and the cause."""
 
 
-@dataclass(frozen=True)
-class EnvSpec:
-    task: str
-    image_size: int = 64
-    episode_length: int = 500
-    action_repeat: int = 1
-    camera: str = "corner"
-    render: str = "fast"
-
-    def make(self):
-        return make_env(self.task, self.image_size, self.episode_length, self.action_repeat,
-                        self.camera, self.render)
-
-
 def _worker(spec: EnvSpec, index: int, conn, shm_name: str) -> None:
     die_with_parent(signal.SIGKILL)  # a simulator has nothing to save
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     shm = SharedMemory(name=shm_name)
-    frame = np.ndarray((spec.image_size, spec.image_size, 3), np.uint8, buffer=shm.buf)
+    size = spec.options.size
+    frame = np.ndarray((size, size, 3), np.uint8, buffer=shm.buf)
     env = None
     try:
-        env = spec.make()
+        env = make_env(spec)
         conn.send(("ready", (env.action_dim, env.discrete)))
         while True:
             cmd, arg = conn.recv()
@@ -84,14 +72,14 @@ class EnvPool:
 
     def __init__(self, spec: EnvSpec, n: int):
         self.spec, self.n = spec, n
-        self.action_repeat = spec.action_repeat
-        self._local = spec.make() if n == 1 else None
+        self.action_repeat = spec.options.action_repeat
+        self._local = make_env(spec) if n == 1 else None
         self._procs, self._conns, self._shms, self._frames = [], [], [], []
         if self._local is not None:
             self.action_dim, self.discrete = self._local.action_dim, self._local.discrete
             return
         ctx = mp.get_context("spawn")
-        shape = (spec.image_size, spec.image_size, 3)
+        shape = (spec.options.size, spec.options.size, 3)
         try:
             for i in range(n):
                 shm = SharedMemory(create=True, size=int(np.prod(shape)))

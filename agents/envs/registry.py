@@ -11,7 +11,7 @@ in agents/envs/suites.py (docs/layout.md "How to add a suite").
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from agents.envs.base import UnknownTaskError
@@ -27,6 +27,23 @@ class EnvOptions:
     action_repeat: int = 1
     camera: str = "corner"
     render: str = "fast"
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """An environment: a task and its options. Plain data, so it pickles into an env worker
+    process (agents/envs/parallel.py); make_env builds it."""
+
+    task: str
+    options: EnvOptions = field(default_factory=EnvOptions)
+
+    @classmethod
+    def of(cls, env: Any, **changes: Any) -> EnvSpec:
+        """The spec of a config's env section (agents/config/schema.py EnvConfig), with
+        `changes` to its options (e.g. action_repeat=1)."""
+        options = EnvOptions(env.image_size, env.episode_length, env.action_repeat, env.camera,
+                             env.render)
+        return cls(env.task, replace(options, **changes))
 
 
 class Score(NamedTuple):

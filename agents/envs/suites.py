@@ -17,6 +17,7 @@ from agents.envs.rendering import RENDER, configure_rendering  # noqa: F401  (fi
 import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from agents.envs.base import (  # noqa: F401  (re-exported)
@@ -26,7 +27,15 @@ from agents.envs.base import (  # noqa: F401  (re-exported)
 )
 from agents.envs.dmc import DMC_TASKS, DMCEnv
 from agents.envs.metaworld import MetaWorldEnv, metaworld_task_names
-from agents.envs.registry import SUITES, EnvOptions, Score, Suite, get_suite, register
+from agents.envs.registry import (
+    SUITES,
+    EnvOptions,
+    EnvSpec,
+    Score,
+    Suite,
+    get_suite,
+    register,
+)
 
 
 def _xml_cameras(path: Path, root: Path) -> list[str]:
@@ -219,13 +228,17 @@ register(Suite(
     episode_metrics=_crafter_achievements, module="agents/envs/crafter.py"))
 
 
-def make_env(task: str, size: int = 64, episode_length: int = 500, action_repeat: int = 1,
-             camera: str = "corner", render: str = "fast"):
-    """Build an environment for `<suite>/<name>` (the suites: agents/envs/registry.py)."""
-    suite = get_suite(task)
-    name = task.partition("/")[2]
-    cam = suite.camera if camera == "corner" and suite.camera else camera
-    return suite.make(name, EnvOptions(size, episode_length, action_repeat, cam, render))
+def make_env(spec: EnvSpec | str, size: int = 64, episode_length: int = 500,
+             action_repeat: int = 1, camera: str = "corner", render: str = "fast"):
+    """Build the environment `spec` describes (`<suite>/<name>` and its options; the suites:
+    agents/envs/registry.py). A task name with its options given one by one is the short
+    form, for scripts and tests."""
+    if isinstance(spec, str):
+        spec = EnvSpec(spec, EnvOptions(size, episode_length, action_repeat, camera, render))
+    suite, options = get_suite(spec.task), spec.options
+    if options.camera == "corner" and suite.camera:
+        options = replace(options, camera=suite.camera)
+    return suite.make(spec.task.partition("/")[2], options)
 
 
 def describe_task(task: str) -> str | None:

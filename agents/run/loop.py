@@ -20,7 +20,7 @@ from agents.data.episodes import episode_seed, evaluation_episodes, play, random
 from agents.run import checkpoint
 from agents.run.logger import MetricsLogger
 from agents.run.metrics import Metrics
-from agents.run.session import restore_streams, start_run, stream_state
+from agents.run.session import Session, stream_state
 from agents.run.status import (
     hold_if_requested,
     keep_done,
@@ -71,10 +71,14 @@ class Trainer:
         from agents.families import make_agent
 
         self.cfg, self.out = cfg, Path(out)
-        self.device, self.heartbeat = start_run(cfg, self.out, cfg.train.steps)
+        t = cfg.train
+        fresh = Progress(next_log=t.log_every,
+                         next_eval=t.eval_offset + (0 if t.eval_initial else t.eval_every))
+        self.session = Session(cfg, self.out, t.steps, fresh, lambda p: p.step)
+        self.device, self.heartbeat = self.session.device, self.session.heartbeat
+        self.p = self.session.progress
         e = cfg.env
-        self.spec = EnvSpec(e.task, e.image_size, e.episode_length, e.action_repeat, e.camera,
-                            e.render)
+        self.spec = EnvSpec.of(e)
         self.envs = EnvPool(self.spec, e.num_envs)
         self.eval_envs = None  # chunked runs evaluate in envs of their own, made when first due
         self.agent = make_agent(cfg, self.envs.action_dim, self.device)
@@ -84,48 +88,28 @@ class Trainer:
                              cfg.replay.stream)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
         self.metrics = Metrics()  # update metrics, summed on the device between log rows
-        t = cfg.train
-        self.p = Progress(next_log=t.log_every,
-                          next_eval=t.eval_offset + (0 if t.eval_initial else t.eval_every))
         self.progress_bar = progress_bar
         self._last_eval: dict[str, float] = {}
         # The last evaluation: its step, first episode index and the random state it started
         # from. Checkpoints keep it, so agents.evaluate can redo the evaluation a checkpoint
         # was taken after; it changes nothing the run computes.
-        self._eval_record: dict | None = None
-        self._resumed_step: int | None = None  # the checkpoint's step, when resumed
+        self._eval_record: dict | None = self.session.eval_record
+        self._resumed_step = self.session.resumed_step  # the checkpoint's step, when resumed
         self._t0, self._s0 = time.time(), 0
-        self._resume()
+        self.session.restore(self.agent, self.rng, self.logger, self._redo_evaluation,
+                             self.replay)
 
     # --- persistence --------------------------------------------------------------------
 
-    def _resume(self) -> None:
-
-        state = checkpoint.load_latest(self.out / "ckpt.pt")
-        if state is None:
-            # A run killed before its first checkpoint (or left with none readable) restarts
-            # from scratch.
-            self.logger.truncate(0)
-            self.replay.restore(0)
-            return
-        self.agent.load_checkpoint_state(state["agent"])
-        restore_streams(state, self.rng, self.logger, state["progress"]["step"])
-        self.replay.restore(state["replay_episodes"])
-        self.p = Progress(**state["progress"])
-        self._eval_record = state.get("eval")
-        self._resumed_step = self.p.step
-        record = self._eval_record
-        if isinstance(record, dict) and record.get("step") == self.p.step and \
-                not self.logger.has_row(self.p.step, "eval"):
-            self._redo_evaluation(record)
-
-    def _redo_evaluation(self, record: dict) -> None:
+    def _redo_evaluation(self, record: dict | None) -> None:
         """The evaluation the checkpoint was taken after, whose row the resume cut (a damaged
         or torn line): played again from the random state it started from, on the same
         episodes, so the run's evaluation series has no hole. The run's own random streams
-        are put back after it."""
+        are put back after it. Nothing where the checkpoint followed no evaluation."""
         from agents.data.episodes import random_state, set_random_state
 
+        if not (isinstance(record, dict) and record.get("step") == self.p.step):
+            return
         resumed = random_state(self.device)
         self.agent.refresh_acting()
         set_random_state(record, self.device)
@@ -142,8 +126,7 @@ class Trainer:
 
         checkpoint.save(self.out / "ckpt.pt", {
             "agent": self.agent.checkpoint_state(),
-            **stream_state(self.rng, self.logger),
-            "replay_episodes": self.replay.num_saved,
+            **stream_state(self.rng, self.logger, self.replay),
             "progress": asdict(self.p),
             "config": self.cfg.to_dict(),
             "eval": self._eval_record,

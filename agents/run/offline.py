@@ -36,7 +36,7 @@ from agents.nets.latent import preprocess
 from agents.run import checkpoint
 from agents.run.logger import MetricsLogger
 from agents.run.metrics import Metrics
-from agents.run.session import restore_streams, start_run, stream_state
+from agents.run.session import Session, stream_state
 from agents.run.status import hold_if_requested, keep_done, status_on_error, write_status
 from agents.run.usage import Window
 
@@ -113,16 +113,14 @@ class OfflineTrainer:
         from agents.families import make_agent
 
         self.cfg, self.out, self.progress_bar = cfg, Path(out), progress_bar
-        # Before minutes of data collection: a missing device or extra is one line now.
-        self.device, self.heartbeat = start_run(cfg, self.out, cfg.offline.updates)
-        # The checkpoint first: a finished run started again (a second command, a re-run
-        # after its status.json was lost) must not say "running" for a moment, nor collect.
-        self.p = Progress()
-        state = checkpoint.load_latest(self.out / "ckpt.pt")
-        self._resumed_step: int | None = None  # the checkpoint's update count, when resumed
-        if state is not None:
-            self.p = Progress(**state["progress"])
-            self._resumed_step = self.p.updates
+        # Before minutes of data collection: a missing device or extra is one line now. The
+        # checkpoint first: a finished run started again (a second command, a re-run after
+        # its status.json was lost) must not say "running" for a moment, nor collect.
+        self.session = Session(cfg, self.out, cfg.offline.updates, Progress(),
+                               lambda p: p.updates)
+        self.device, self.heartbeat = self.session.device, self.session.heartbeat
+        self.p = self.session.progress
+        self._resumed_step = self.session.resumed_step  # the checkpoint's update count
         if self.p.done:
             return  # run() writes "done" back if status.json lost it; nothing is loaded
         write_status(self.out, "running", step=self.p.updates,
@@ -146,13 +144,8 @@ class OfflineTrainer:
             self.replay.add(ep)
         self.logger = MetricsLogger(self.out / "metrics.jsonl")
         self.metrics = Metrics()  # summed on the device, read at each evaluation
-        if state is None:
-            self.logger.truncate(0)
-        else:
-            self.agent.load_checkpoint_state(state["agent"])
-            restore_streams(state, self.rng, self.logger, state["progress"]["updates"])
-            if not self.logger.has_row(self.p.updates, "eval"):
-                self._redo_evaluation(state.get("eval"))
+        # The in-memory replay is rebuilt from the dataset: no episode files to restore.
+        self.session.restore(self.agent, self.rng, self.logger, self._redo_evaluation)
 
     def _heldout(self) -> dict[str, float]:
         """The world model's held-out metrics now (in eval mode)."""

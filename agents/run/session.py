@@ -8,11 +8,19 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from agents.config import Config, ConfigError, config_from_dict, identity
 from agents.files import atomic_write_text
+
+if TYPE_CHECKING:  # for the annotations only: this module loads without torch
+    import numpy as np
+
+    from agents.data.replay import Replay
+    from agents.run.logger import MetricsLogger
+    from agents.update.dreamer import Dreamer
 
 
 def resolve_device(name: str):
@@ -100,15 +108,71 @@ def start_run(cfg: Config, out: Path, total: int):
     return device, Heartbeat(out, total)
 
 
-def stream_state(rng, logger) -> dict[str, Any]:
-    """The run's random streams and metrics offset, for its checkpoint."""
+P = TypeVar("P")  # a trainer's Progress dataclass
+
+
+class Session(Generic[P]):
+    """A run's start, fresh or resumed, the one path both trainers take: `start_run` (device,
+    directory, config.json, threads, seed), then its checkpoint, read before anything is
+    built, so a finished run is known without collecting data or starting envs.
+
+    `progress` is the trainer's Progress: `fresh` where the run starts, else the checkpoint's
+    (same dataclass); `step` reads its counter (env steps, updates). `restore` then puts the
+    built agent and streams back where the checkpoint left them."""
+
+    def __init__(self, cfg: Config, out: Path, total: int, fresh: P, step: Callable[[P], int]):
+        from agents.run import checkpoint
+
+        self.device, self.heartbeat = start_run(cfg, out, total)
+        self.state = checkpoint.load_latest(out / "ckpt.pt")
+        self.progress: P = type(fresh)(**self.state["progress"]) if self.state else fresh
+        # The checkpoint's step, where resumed (the log outputs continue from it).
+        self.resumed_step: int | None = step(self.progress) if self.state else None
+
+    @property
+    def eval_record(self) -> dict | None:
+        """What the checkpoint says of the evaluation it was taken after (None when fresh)."""
+        return self.state.get("eval") if self.state else None
+
+    def restore(self, agent: Dreamer, rng: np.random.Generator, logger: MetricsLogger,
+                redo: Callable[[dict | None], None], replay: Replay | None = None) -> None:
+        """Fresh: metrics.jsonl (and the replay's episode files) start empty. Resumed: the
+        agent's weights and optimisers, the random streams, metrics.jsonl cut back to the
+        checkpoint, the replay's episode files to the ones it counted; then `redo(eval
+        record)` where the evaluation row at the checkpoint's step was lost. `replay`: a
+        replay that keeps episode files (the online one; the offline one is rebuilt from its
+        dataset)."""
+        if self.state is None:
+            # A run killed before its first checkpoint (or left with none readable) restarts
+            # from scratch.
+            logger.truncate(0)
+            if replay is not None:
+                replay.restore(0)
+            return
+        step = self.resumed_step
+        agent.load_checkpoint_state(self.state["agent"])
+        restore_streams(self.state, rng, logger, step)
+        if replay is not None:
+            replay.restore(self.state["replay_episodes"])
+        if not logger.has_row(step, "eval"):
+            redo(self.eval_record)
+
+
+def stream_state(rng: np.random.Generator, logger: MetricsLogger,
+                 replay: Replay | None = None) -> dict[str, Any]:
+    """The run's random streams, metrics offset and (online) replay episode count, for its
+    checkpoint: what `Session.restore` puts back."""
     import torch
 
-    return {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-            "metrics_offset": logger.offset}
+    state = {"rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+             "metrics_offset": logger.offset}
+    if replay is not None:
+        state["replay_episodes"] = replay.num_saved
+    return state
 
 
-def restore_streams(state: dict[str, Any], rng, logger, step: int) -> None:
+def restore_streams(state: dict[str, Any], rng: np.random.Generator, logger: MetricsLogger,
+                    step: int) -> None:
     """Back to a checkpoint's streams; metrics.jsonl cut at a row boundary verified against
     the checkpoint's step (a damaged line must not fuse the next row with a torn one)."""
     import torch

@@ -82,9 +82,10 @@ def test_unknown_task():
 
 
 def test_env_pool_matches_one_env_and_steps_in_parallel_workers():
+    from agents.envs import EnvOptions
     from agents.envs.parallel import EnvPool, EnvSpec
 
-    spec = EnvSpec("dmc/cartpole-swingup", 64, 20, 2, "0")
+    spec = EnvSpec("dmc/cartpole-swingup", EnvOptions(64, 20, 2, "0"))
     one, pool = EnvPool(spec, 1), EnvPool(spec, 3)
     pids = pool.pids
     try:
@@ -108,9 +109,10 @@ def test_env_pool_matches_one_env_and_steps_in_parallel_workers():
 
 
 def test_env_pool_names_the_env_that_failed_or_died():
+    from agents.envs import EnvOptions
     from agents.envs.parallel import EnvPool, EnvSpec, EnvWorkerError
 
-    pool = EnvPool(EnvSpec("dmc/cartpole-swingup", 64, 20, 2, "0"), 2)
+    pool = EnvPool(EnvSpec("dmc/cartpole-swingup", EnvOptions(64, 20, 2, "0")), 2)
     pids = pool.pids
     try:
         pool.reset({0: 1, 1: 2})
