@@ -47,7 +47,7 @@ class ReplayConfig:
 
 @dataclass
 class ModelConfig:
-    agent: str = "dreamerv2"  # dreamerv2 | dreamerv3 (agents/families.py)
+    agent: str = "dreamerv2"  # dreamerv2 | dreamerv3 (registered in agents/config/families.py)
     deter: int = 1024
     hidden: int = 1024
     stoch: int = 32
@@ -261,4 +261,3 @@ class Config:
 # The environment suites, their tasks and the agents that act in them: agents/envs/registry.py.
 PRECISIONS = ("fp32", "fp16", "bf16", "auto")  # agents/update/precision.py says what each is
 INIT_SCHEMES = ("glorot", "dreamerv3", "trunc_normal", "torch")  # agents/nets/init.py applies them
-AGENTS = ("dreamerv2", "dreamerv3")  # agents/families.py builds them
