@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from agents.config import PRESETS, WEIGHTING_NAMES, Config, ConfigError, make_config
+from agents.config import PRESETS, WEIGHTINGS_REGISTRY, Config, ConfigError, make_config
 from agents.envs.variables import check_environment
 from agents.run.cli import Parser, flag_overrides, path_arg
 from agents.run.lock import RunBusyError, run_lock
@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
     parser = Parser(prog="python -m agents.train", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="metaworld/lever-pull", help=task_help())
-    parser.add_argument("--weighting", help=f"{', '.join(WEIGHTING_NAMES)} (fixed by "
+    parser.add_argument("--weighting", help=f"{', '.join(WEIGHTINGS_REGISTRY)} (fixed by "
                         "default; docs/arena.md describes each); the same as --set "
                         "weighting.name=...")
     parser.add_argument("--agent", help=agent_help())

@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.config.weightings import REGISTRY as WEIGHTINGS_REGISTRY
-
 
 class ConfigError(ValueError):
     """A bad preset, override key or value. The CLI prints it as one line and exits 2."""
@@ -113,11 +111,6 @@ class BehaviourConfig:
     retnorm_low: float = 5.0
     retnorm_high: float = 95.0
     slowreg: float = 1.0
-
-
-# The loss weightings (agents/weighting.py builds each), named in their torch-free registry
-# (agents/config/weightings.py) so a config is checked without importing torch.
-WEIGHTING_NAMES = tuple(WEIGHTINGS_REGISTRY)
 
 
 @dataclass

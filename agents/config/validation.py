@@ -13,11 +13,10 @@ from agents.config.schema import (
     LOG_EXTRAS,
     LOG_OUTPUTS,
     PRECISIONS,
-    WEIGHTING_NAMES,
-    WEIGHTINGS_REGISTRY,
     Config,
     ConfigError,
 )
+from agents.config.weightings import REGISTRY as WEIGHTINGS_REGISTRY
 from agents.config.weightings import REQUIRES
 
 
@@ -104,9 +103,9 @@ def validate(cfg: Config) -> None:
     need(cfg.model.bins >= 3 and cfg.model.bins % 2 == 1, "model.bins must be odd and >= 3")
     need(cfg.model.init in INIT_SCHEMES,
          f"model.init must be one of {', '.join(INIT_SCHEMES)}")
-    need(cfg.weighting.name in WEIGHTING_NAMES,
-         f"unknown weighting {cfg.weighting.name!r}; choose from {', '.join(WEIGHTING_NAMES)}"
-         f"{did_you_mean(cfg.weighting.name, WEIGHTING_NAMES)}")
+    name = cfg.weighting.name
+    need(name in WEIGHTINGS_REGISTRY, f"unknown weighting {name!r}; choose from "
+         f"{', '.join(WEIGHTINGS_REGISTRY)}{did_you_mean(name, WEIGHTINGS_REGISTRY)}")
     for name in ("w_o", "w_r", "w_d"):
         need(getattr(cfg.weighting, name) >= 0, f"weighting.{name} must be >= 0")
     check_weighting(cfg)

@@ -95,8 +95,6 @@ REGISTRY: dict[str, WeightingInfo] = {i.name: i for i in [
       for name, (doc, paper) in AGGREGATOR_PAPERS.items()],
 ]}
 
-WEIGHTING_NAMES = tuple(REGISTRY)
-
 # The arena (docs/arena.md): DreamerV2's fixed 1/1/1 and HarmonyDream against the balancing
 # methods from the multi-task literature (the arena study, agents.bench's arena row).
 ARENA = ("fixed", "harmony", "gradnorm", "dwa", *AGGREGATOR_PAPERS)
