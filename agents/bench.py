@@ -7,6 +7,8 @@ Rows (each figure the median of --reps timed repetitions after one warm-up):
 - update-paper / update-quick: world-model update (B x T sequences: forward, loss, backward,
   optimiser step) and imagination + actor-critic update, at the `paper` Meta-world shapes
   (batch 50 x 50, deter 1024, stoch 32x32, depth 48, MLPs 4x400) and at the `quick` preset;
+  `--breakdown` adds, on a CPU, where the time goes (convolutions, matmuls, everything else);
+  `--set train.compile=true` times the compiled losses (`first_update_s`: the compile);
 - update-v3-paper / update-v3-quick: the same for DreamerV3 at the official Atari 100K shapes
   (batch 16 x 64, deter 512, depth 32, MLPs 2x512) and at the `quick` preset;
 - env: environment steps/s with 64x64 rendering (random actions) on four tasks;
@@ -40,10 +42,10 @@ import time
 import numpy as np
 import torch
 
+from agents.cli import Parser, path_arg, positive_int
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
 from agents.families import make_agent
-from agents.run.cli import Parser, path_arg, positive_int
 from agents.run.session import quiet_teardown, resolve_device, set_threads, stop_on_signals
 from agents.update.graphs import WARMUP
 
@@ -104,9 +106,10 @@ def update_config(preset: str, overrides: list[str], v3: bool = False):
 
 
 def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False,
-                 peaks: dict | None = None) -> dict:
+                 peaks: dict | None = None, split: bool = False) -> dict:
     """DreamerV2 at the Meta-world shapes, or (v3) DreamerV3 at the Atari 100K shapes; with
-    the fraction of the matmul peak of its precision (`peaks` caches them by dtype)."""
+    the fraction of the matmul peak of its precision (`peaks` caches them by dtype) and,
+    with `split` on a CPU, where its time goes (agents/bench_breakdown.py)."""
     actions = 6 if v3 else 4
     cfg = update_config(preset, overrides, v3)
     device = resolve_device(cfg.train.device)
@@ -125,9 +128,14 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False,
     if dtype not in peaks:
         peaks[dtype] = matmul_peak(device, dtype, reps)[1]
     achieved = (flop := update_flops(agent, batch)) / timing["total_s"] / 1e12
-    return {"row": f"update-{'v3-' if v3 else ''}{preset}", "shape": shape, **timing,
-            "tflop": flop / 1e12, "tflop_per_s": achieved,
-            "peak_tflop_per_s": peaks[dtype], "peak_fraction": achieved / peaks[dtype]}
+    row = {"row": f"update-{'v3-' if v3 else ''}{preset}", "shape": shape, **timing,
+           "tflop": flop / 1e12, "tflop_per_s": achieved,
+           "peak_tflop_per_s": peaks[dtype], "peak_fraction": achieved / peaks[dtype]}
+    if split and device.type == "cpu":
+        from agents.bench_breakdown import breakdown
+
+        row.update(breakdown(agent, batch, reps, peaks[dtype]))
+    return row
 
 
 def bench_arena(overrides: list[str], reps: int, batch: int) -> list[dict]:
@@ -318,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="sequences per batch of the arena row (the arena study's quick: 8)")
     parser.add_argument("--concurrent", type=positive_int, default=2,
                         help="runs at once in the concurrent row")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="update rows on a CPU also say where the time goes: convolutions, "
+                             "matmuls (each with its fraction of the peak) and everything else")
     parser.add_argument("--json", type=path_arg("a file"),
                         help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -361,7 +372,8 @@ def run_rows(args: argparse.Namespace, cfg, device) -> int:
     for row in args.rows:
         if row.startswith("update-"):
             new = [bench_update(row.split("-")[-1], args.overrides, args.reps,
-                                v3=row.startswith("update-v3"), peaks=peaks)]
+                                v3=row.startswith("update-v3"), peaks=peaks,
+                                split=args.breakdown)]
         elif row == "env":
             new = [bench_env(t, args.env_steps, args.reps) for t in ENV_TASKS]
         elif row == "act":

@@ -33,9 +33,9 @@ import json
 import sys
 from pathlib import Path
 
+from agents.cli import Parser, path_arg, positive_int
 from agents.config import Config, ConfigError, apply_overrides, config_from_dict, identity, validate
 from agents.envs.variables import check_environment
-from agents.run.cli import Parser, path_arg, positive_int
 from agents.run.session import quiet_teardown, stop_on_signals
 
 

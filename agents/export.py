@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from agents.cli import Parser
 from agents.config import ConfigError
-from agents.run.cli import Parser
 
 KINDS = ("eval", "open_loop")  # agents/run/videos.py: the kinds of video a run films
 

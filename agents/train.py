@@ -19,9 +19,16 @@ import sys
 import time
 from pathlib import Path
 
-from agents.config import PRESETS, WEIGHTINGS_REGISTRY, Config, ConfigError, make_config
+from agents.cli import Parser, path_arg
+from agents.config import (
+    PRESETS,
+    WEIGHTINGS_REGISTRY,
+    Config,
+    ConfigError,
+    flag_overrides,
+    make_config,
+)
 from agents.envs.variables import check_environment
-from agents.run.cli import Parser, flag_overrides, path_arg
 from agents.run.lock import RunBusyError, run_lock
 from agents.run.session import (
     check_config,

@@ -18,6 +18,18 @@ def test_an_update_row_reports_its_fraction_of_the_matmul_peak():
     assert 0 < row["peak_fraction"] < 2
 
 
+def test_the_breakdown_splits_an_update_into_convolutions_matmuls_and_the_rest():
+    row = bench_update("smoke", [], reps=1, peaks={torch.float32: 0.1}, split=True)
+    shares = [row[f"{g}_share"] for g in ("conv", "matmul", "other")]
+    assert sum(shares) == pytest.approx(1.0) and min(shares) > 0
+    assert row["conv_calls"] > 0 and row["matmul_calls"] > row["conv_calls"]
+    for group in ("conv", "matmul"):
+        assert 0 < row[f"{group}_peak_fraction"] < 20  # of the made-up 0.1 TFLOP/s peak
+    # the profiled seconds account for the update's time (the profiler adds a little)
+    total = row["conv_s"] + row["matmul_s"] + row["other_s"]
+    assert 0.5 * row["total_s"] < total < 3 * row["total_s"]
+
+
 def test_the_peak_is_the_best_size():
     size, peak = matmul_peak(torch.device("cpu"), torch.float32, reps=1)
     assert size in (1024, 2048, 3072, 4096) and peak > 0

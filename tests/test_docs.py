@@ -254,7 +254,7 @@ bash scripts/main.sh
 # Parser stops there), then bench's overrides resolved as it resolves them.
 DRIVER = r"""
 import contextlib, io, json, sys
-from agents.run.cli import Parser
+from agents.cli import Parser
 
 class Parsed(Exception):
     pass

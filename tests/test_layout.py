@@ -24,17 +24,18 @@ MAX_LINES = 450  # "about 400"
 # checks (presets, validation) sit above the suites and data mixes they check a config against;
 # its schema sits below everything. A family's agent.py joins its model to the shared update.
 LAYERS = (
-    ("agents", "study", "agents.files", "agents.parent_death"),  # (the package __init__s)
+    ("agents", "study", "agents.files", "agents.parent_death", "agents.errors",
+     "agents.cli"),  # (and the package __init__s)
     ("agents.config.schema", "agents.config.weightings"),
     ("agents.envs",),
-    ("agents.data",),
     ("agents.config",),
+    ("agents.data",),
     ("agents.nets", "agents.weighting", "agents.gradients"),
     ("agents.dreamerv2", "agents.dreamerv3"),
     ("agents.update",),
     ("agents.dreamerv2.agent", "agents.dreamerv3.agent", "agents.families"),
     ("agents.run",),
-    ("agents.train", "agents.evaluate", "agents.bench", "agents.export",
+    ("agents.train", "agents.evaluate", "agents.bench", "agents.bench_breakdown", "agents.export",
      "agents.config.__main__"),
     # a study: spec -> grid -> run states (study.state) -> results store -> executors ->
     # command lines; analyses read the results; study.report runs the analyses' notebooks

@@ -15,7 +15,7 @@ CLI) and the saved config.json describes the run exactly. The rooms:
 from agents.config.families import FAMILIES, PAPER_V3, Family
 from agents.config.families import register as register_family
 from agents.config.identity import EXECUTION_KEYS, LATER_KEYS, identity
-from agents.config.parsing import apply_overrides, config_from_dict
+from agents.config.parsing import apply_overrides, config_from_dict, flag_overrides
 from agents.config.presets import (
     CHOPPER_COMMAND_FRAMES,
     GPU,
@@ -58,6 +58,7 @@ __all__ = [
     "WEIGHTINGS_REGISTRY", "WeightingInfo",
     "BehaviourConfig", "Config", "ConfigError", "EnvConfig", "LogConfig", "ModelConfig",
     "OfflineConfig", "ReplayConfig", "TrainConfig", "WeightingConfig", "apply_overrides",
-    "check_outputs", "config_from_dict", "did_you_mean", "identity", "make_config",
+    "check_outputs", "config_from_dict", "did_you_mean", "flag_overrides", "identity",
+    "make_config",
     "register_family", "suite_of", "validate",
 ]

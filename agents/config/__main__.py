@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.config import PRESETS, ConfigError, make_config
+from agents.cli import Parser
+from agents.config import PRESETS, ConfigError, flag_overrides, make_config
 from agents.config.show import render
-from agents.run.cli import Parser, flag_overrides
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,9 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A bad preset, override key or value. The CLI prints it as one line and exits 2."""
+from agents.errors import ConfigError  # noqa: F401  (re-exported: config's error)
 
 
 @dataclass

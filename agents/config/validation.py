@@ -7,6 +7,7 @@ import math
 from importlib.util import find_spec
 
 from agents.config.families import FAMILIES
+from agents.config.mixes import parse as parse_mix
 from agents.config.schema import (
     DATA_KINDS,
     INIT_SCHEMES,
@@ -170,10 +171,8 @@ def validate(cfg: Config) -> None:
         need(o.data in DATA_KINDS, f"offline.data must be one of {', '.join(DATA_KINDS)}, got "
              f"{o.data!r}")
         if o.data == "replay_like":
-            from agents.data.mixes import parse  # local: config stays below the data room
-
             try:
-                parse(o.mix)
+                parse_mix(o.mix)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
         need(0 < o.context < cfg.env.episode_length, "offline.context must be in (0, episode)")

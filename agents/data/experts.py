@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.config.schema import Config
+from agents.config import Config
 from agents.data import mixes
 from agents.data.replay import (
     Episode,

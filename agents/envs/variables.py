@@ -18,7 +18,7 @@ PYOPENGL_PLATFORMS = ("egl", "osmesa", "glx", "x11", "wayland", "xwayland", "lin
 def check_environment(environ: dict[str, str] | None = None) -> None:
     """ConfigError (one line, what to do) for a variable set to a value the project cannot
     use; unset variables take their defaults."""
-    from agents.config.schema import ConfigError
+    from agents.errors import ConfigError
 
     env = os.environ if environ is None else environ
     gl = env.get("MUJOCO_GL")

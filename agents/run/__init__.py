@@ -1,5 +1,6 @@
 """The machinery that runs an agent: the online loop, the offline diagnostics, the run
-directory and its resume, checkpoints, logging, status, outputs, videos and CLI helpers.
+directory and its resume, checkpoints, logging, status, outputs and videos; it hands on the
+CLI helpers of agents/cli.py.
 
 The names below are its front door, what `study/` and `analyses/` import (tests/test_layout.py
 holds them to it). The torch-bound ones load on first use, so `study.run` starts without torch.
@@ -10,8 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from agents.cli import Parser, path_arg, positive_int
 from agents.parent_death import die_with_parent
-from agents.run.cli import Parser, path_arg, positive_int
 from agents.run.lock import RunBusyError, RunFinishedError, holder, run_lock
 from agents.run.logger import parse_row
 from agents.run.session import resolve_device, stop_on_signals

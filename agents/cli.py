@@ -39,27 +39,3 @@ def path_arg(what: str):
 
     parse.__name__ = "path"  # argparse names the type in its message
     return parse
-
-
-def flag_overrides(flags: dict[str, tuple[str, object]], overrides: list[str]) -> list[str]:
-    """`key=value` overrides for the options that stand for a config key (`--agent` for
-    model.agent: {"model.agent": ("--agent", value or None)}), to go before the `--set` ones.
-    An option left out (None) sets nothing; one given with a `--set` of its key to another
-    value is an error (ConfigError), not a silent choice of one of them."""
-    from agents.config import Config, ConfigError, apply_overrides
-
-    out = []
-    for key, (option, value) in flags.items():
-        if value is None:
-            continue
-        sets = [item.partition("=")[2].strip() for item in overrides
-                if item.partition("=")[0].strip() == key and "=" in item]
-        if sets:
-            ours, theirs = Config(), Config()
-            apply_overrides(ours, {key: str(value)})
-            apply_overrides(theirs, {key: sets[-1]})
-            if ours.to_dict() != theirs.to_dict():
-                raise ConfigError(f"{option} {value} and --set {key}={sets[-1]} disagree; "
-                                  "give one of them")
-        out.append(f"{key}={value}")
-    return out
