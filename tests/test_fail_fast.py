@@ -158,7 +158,7 @@ def test_metaworld_task_names_read_without_import_are_metaworlds():
 
 
 def test_the_weighting_names_are_the_weightings_built():
-    from agents.config import WEIGHTING_NAMES
+    from agents.config import WEIGHTINGS_REGISTRY
     from agents.weighting import WEIGHTINGS
 
-    assert tuple(WEIGHTINGS) == WEIGHTING_NAMES
+    assert tuple(WEIGHTINGS) == tuple(WEIGHTINGS_REGISTRY)
