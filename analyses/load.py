@@ -13,93 +13,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from study.selection import (  # noqa: F401  (the notebooks read them here)
+    NoResultsError,
+    interim,
+    nothing_to_report,
+    report_rows,
+    reportable,
+    run_statuses,
+    study_index,
+    variant,
+)
 from study.specs import SCALES
 from study.state import STATES
 
 RUN_COLUMNS = ["run_id", "study", "task", "label", "weighting", "w_o", "w_r", "w_d", "seed"]
 COLUMNS = [*RUN_COLUMNS, "state", "step", "split", "metric", "value"]
-
-
-class NoResultsError(RuntimeError):
-    """A study with no run that can be analysed."""
-
-
-def study_index(results: str | Path, study: str) -> dict:
-    """results/studies/<study>.json (study/results.py write_study_index); NoResultsError, one
-    line saying what to run, where it is missing or damaged."""
-    from study.results import StudyIndexError, read_study_index
-
-    try:
-        return read_study_index(Path(results), study)
-    except FileNotFoundError:
-        raise NoResultsError(f"no runs of study {study!r} under {results} "
-                             f"(run `python -m study.run {study}` first)") from None
-    except StudyIndexError as exc:
-        raise NoResultsError(str(exc)) from None
-
-
-def _variant(index: dict, row: dict) -> tuple:
-    """The configuration a run belongs to: its study preset and its `--set` (None: not
-    recorded, an index from before the history was kept)."""
-    config_set = row.get("set", None) if "invocation" in row else None
-    return (row.get("preset", index.get("preset")),
-            None if config_set is None else tuple(config_set))
-
-
-def _describe(variant: tuple) -> str:
-    preset, config_set = variant
-    sets = ("--set unrecorded" if config_set is None
-            else " ".join(f"--set {s}" for s in config_set) or "no --set")
-    return f"preset {preset}, {sets}"
-
-
-def report_rows(index: dict, states: dict[str, str], wanted: tuple[str, ...],
-                study: str = "") -> tuple[list[dict], str]:
-    """The index rows a report reads, and a note on those it leaves out.
-
-    Each run counts once (an index may list it more than once). A run listed under two
-    labels is two cells resolved to one run: comparing them would compare it with itself, so
-    that is NoResultsError. Runs of several configurations (preset and `--set`) are not
-    pooled as seeds: the report reads the latest configuration that has runs in `wanted`
-    states (else the latest one)."""
-    labels: dict[str, set] = {}
-    for row in index["runs"]:
-        labels.setdefault(row["run_id"], set()).add(row["label"])
-    for run_id, names in labels.items():
-        if len(names) > 1:
-            raise NoResultsError(
-                f"study {study or index.get('study', '?')!r} lists run {run_id} as "
-                f"{' and '.join(sorted(names))}: its cells resolved to the same run, which a "
-                f"report would compare with itself; run the study again without --set on "
-                f"its weights or seeds")
-    first: dict[str, dict] = {}
-    for row in index["runs"]:
-        first.setdefault(row["run_id"], row)
-    rows = list(first.values())
-    latest: dict[tuple, tuple[bool, int]] = {}
-    for row in rows:
-        key = _variant(index, row)
-        has, last = latest.get(key, (False, -1))
-        latest[key] = (has or states.get(row["run_id"]) in wanted,
-                       max(last, int(row.get("invocation", 0))))
-    if len(latest) <= 1:
-        return rows, ""
-    chosen = max(latest, key=lambda k: latest[k])  # finished runs first, then the latest
-    others = [r for r in rows if _variant(index, r) != chosen]
-    kinds = sorted({_describe(_variant(index, r)) for r in others})
-    note = (f"left out {len(others)} run(s) of other configuration(s) ({'; '.join(kinds)}); "
-            f"this report is of {_describe(chosen)}")
-    return [r for r in rows if _variant(index, r) == chosen], note
-
-
-def run_statuses(results: Path, index: dict) -> dict[str, str]:
-    """{run id: its true state} for the index's runs, read by study.state (the one reader of a
-    run's state: checked, repaired from the run's record, and checked alive)."""
-    from study.state import run_states
-
-    ids = list(dict.fromkeys(row["run_id"] for row in index["runs"]))
-    return {rid: st.state for rid, st in zip(ids, run_states([results / r for r in ids]),
-                                             strict=True)}
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
@@ -117,27 +45,16 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
     return long.dropna(subset=["value"]).reset_index(drop=True)
 
 
-def interim(study: str) -> bool:
-    """Whether `study`'s report shows unfinished runs too (study/specs.py Study.interim)."""
-    from study.specs import STUDIES
-
-    return study in STUDIES and STUDIES[study].interim
-
-
 def load_study(results: str | Path, study: str,
                include_running: bool | None = None) -> pd.DataFrame:
     """All finished runs of `study` as one tidy table (see the module docstring), and with
-    `include_running` (default: for an interim study, `interim`) the unfinished ones too."""
-    if include_running is None:
-        include_running = interim(study)
+    `include_running` (default: for an interim study, `interim`) the unfinished ones too;
+    which runs, study/selection.py says."""
     results = Path(results)
-    index = study_index(results, study)
-    frames, skipped = [], []
-    states = ("done", "running", "interrupted") if include_running else ("done",)
-    status = run_statuses(results, index)
-    rows, left_out = report_rows(index, status, states, study)
+    rows, status, states, left_out = reportable(results, study, include_running)
     if left_out:
         warnings.warn(f"{study}: {left_out}", stacklevel=2)
+    frames, skipped = [], []
     for run in rows:
         run_dir = results / run["run_id"]
         state = status[run["run_id"]]
@@ -158,9 +75,7 @@ def load_study(results: str | Path, study: str,
         warnings.warn(f"{study}: skipped {len(skipped)} run(s): " + "; ".join(skipped),
                       stacklevel=2)
     if not frames:
-        what = "runs with metrics" if include_running else "finished runs"
-        raise NoResultsError(f"study {study!r} has no {what} under {results} "
-                             f"({len(rows)} in its grid)")
+        raise nothing_to_report(results, study, len(rows), len(states) > 1)
     table = pd.concat(frames, ignore_index=True)[COLUMNS]
     table["step"] = table["step"].astype(int)
     return table
@@ -224,9 +139,9 @@ def scale_note(index: dict, table: pd.DataFrame, results: str | Path | None = No
     done = int((states == "done").sum())
     unfinished = len(states) - done
     loaded = set(table["run_id"])
-    variants = {_variant(index, r) for r in index["runs"] if r["run_id"] in loaded}
+    variants = {variant(index, r) for r in index["runs"] if r["run_id"] in loaded}
     grid = {r["run_id"] for r in index["runs"]
-            if not variants or _variant(index, r) in variants}
+            if not variants or variant(index, r) in variants}
     presets = sorted({str(v[0]) for v in variants}) or [str(index.get("preset", "unknown"))]
     preset = presets[0] if len(presets) == 1 else " + ".join(presets)
     scale = (index.get("scales", {}).get(preset)

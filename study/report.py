@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from agents.config import ConfigError
@@ -38,12 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_results(results: Path, study: str) -> str | None:
     """None if the study has finished runs to report on, else the reason why not."""
-    from analyses.load import NoResultsError, load_study
+    from study.selection import NoResultsError, reportable
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            load_study(results, study)
+        reportable(results, study)
     except NoResultsError as exc:
         return str(exc)
     return None

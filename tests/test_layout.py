@@ -37,12 +37,13 @@ LAYERS = (
     ("agents.run",),
     ("agents.train", "agents.evaluate", "agents.bench", "agents.bench_breakdown", "agents.export",
      "agents.config.__main__"),
-    # a study: spec -> grid -> run states (study.state) -> results store -> executors ->
-    # command lines; analyses read the results; study.report runs the analyses' notebooks
+    # a study: spec -> grid -> run states (study.state) -> results store -> what a report
+    # reads -> executors -> command lines; analyses read the results (study.report runs the
+    # analyses' notebooks in kernels of their own, without importing them)
     ("study.specs",), ("study.grid",), ("study.state",), ("study.results",),
-    ("study.run_one",), ("study.local", "study.slurm"),
-    ("study.run", "study.status", "study.dashboard"),
-    ("analyses",), ("study.report",),
+    ("study.selection",), ("study.run_one",), ("study.local", "study.slurm"),
+    ("study.run", "study.status", "study.dashboard", "study.report"),
+    ("analyses",),
 )
 
 
