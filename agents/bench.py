@@ -42,6 +42,7 @@ import time
 import numpy as np
 import torch
 
+from agents.bench_breakdown import breakdown, flop_counts
 from agents.cli import Parser, path_arg, positive_int
 from agents.config import make_config
 from agents.dreamerv2.agent import Agent
@@ -127,14 +128,13 @@ def bench_update(preset: str, overrides: list[str], reps: int, v3: bool = False,
     peaks = {} if peaks is None else peaks
     if dtype not in peaks:
         peaks[dtype] = matmul_peak(device, dtype, reps)[1]
-    achieved = (flop := update_flops(agent, batch)) / timing["total_s"] / 1e12
+    flops = flop_counts(agent, batch)
+    achieved = (flop := sum(flops.values())) / timing["total_s"] / 1e12
     row = {"row": f"update-{'v3-' if v3 else ''}{preset}", "shape": shape, **timing,
            "tflop": flop / 1e12, "tflop_per_s": achieved,
            "peak_tflop_per_s": peaks[dtype], "peak_fraction": achieved / peaks[dtype]}
     if split and device.type == "cpu":
-        from agents.bench_breakdown import breakdown
-
-        row.update(breakdown(agent, batch, reps, peaks[dtype]))
+        row.update(breakdown(agent, batch, reps, peaks[dtype], flops))
     return row
 
 
@@ -181,16 +181,6 @@ def bench_arena(overrides: list[str], reps: int, batch: int) -> list[dict]:
 def params(agent) -> int:
     """The agent's parameter count (without train.overlap's acting copy)."""
     return sum(p.numel() for n, p in agent.named_parameters() if not n.startswith("acting."))
-
-
-def update_flops(agent, batch) -> float:
-    """FLOPs of one full update (world model + behaviour), as torch counts them."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        _, post = agent.update_world_model(agent.to_torch(batch))
-        agent.update_behaviour(post)
-    return float(counter.get_total_flops())
 
 
 def bench_act(overrides: list[str], envs: int, reps: int) -> dict:

@@ -3,7 +3,8 @@ and everything else (element-wise ops, activations, copies, the optimiser: many 
 each with its share of the time and, for the first two, its fraction of the matmul peak.
 
 Times are torch.profiler's self CPU times over `reps` updates (the profiler adds a few
-microseconds per call, so `other` reads a little high); FLOPs are FlopCounterMode's.
+microseconds per call, so `other` reads a little high); FLOPs are FlopCounterMode's
+(`flop_counts`, which every update row of agents.bench uses for its TFLOP/s).
 """
 
 from __future__ import annotations
@@ -20,16 +21,22 @@ def full_update(agent, data: dict[str, torch.Tensor]) -> None:
     agent.update_behaviour(post)
 
 
-def breakdown(agent, batch, reps: int, peak: float) -> dict[str, float]:
-    """conv/matmul/other seconds per update, their shares, the first two's fractions of
-    `peak` (TFLOP/s) and the calls per update of each."""
-    from torch.profiler import ProfilerActivity, profile
+def flop_counts(agent, batch) -> dict[str, float]:
+    """FLOPs of one full update (world model + behaviour) by aten op, as torch counts them."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    data = agent.to_torch(batch)
     with FlopCounterMode(display=False) as counter:
-        full_update(agent, data)
-    flops = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+        full_update(agent, agent.to_torch(batch))
+    return {str(k): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
+
+
+def breakdown(agent, batch, reps: int, peak: float, flops: dict[str, float]
+              ) -> dict[str, float]:
+    """conv/matmul/other seconds per update, their shares, the first two's fractions of
+    `peak` (TFLOP/s) and the calls per update of each; `flops`: `flop_counts`'s."""
+    from torch.profiler import ProfilerActivity, profile
+
+    data = agent.to_torch(batch)
     conv_flops = sum(v for k, v in flops.items() if "convolution" in k)
     flop = {"conv": conv_flops, "matmul": sum(flops.values()) - conv_flops}
     with profile(activities=[ProfilerActivity.CPU]) as prof:

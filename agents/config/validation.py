@@ -226,12 +226,10 @@ def check_weighting(cfg: Config) -> None:
     if w.dwa_window < 1:
         raise ConfigError("weighting.dwa_window must be >= 1 (world-model updates per window)")
     kind = "aggregates gradients with torchjd" if info.aggregates else "updates its own state"
-    if cfg.train.cuda_graphs and not info.graphs_ok:
-        raise ConfigError(f"weighting {w.name} {kind} on the host every update: it cannot run "
-                          "with train.cuda_graphs (set train.cuda_graphs=false)")
-    if cfg.train.compile and not info.graphs_ok:
-        raise ConfigError(f"weighting {w.name} {kind} on the host every update: it cannot run "
-                          "with train.compile (set train.compile=false)")
+    for fuse in ("cuda_graphs", "compile"):  # each fuses the update into fixed kernels
+        if getattr(cfg.train, fuse) and not info.graphs_ok:
+            raise ConfigError(f"weighting {w.name} {kind} on the host every update: it cannot "
+                              f"run with train.{fuse} (set train.{fuse}=false)")
     if info.aggregates:
         missing = [m for m in REQUIRES.get(w.name, ("torchjd",)) if find_spec(m) is None]
         if missing:
