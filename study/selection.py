@@ -100,7 +100,7 @@ def reportable(results: str | Path, study: str, include_running: bool | None = N
     """The index rows a report reads, every run's state, the states it reads (done; and
     running and interrupted with `include_running`, by default for an interim study) and a
     note on runs of other configurations left out; NoResultsError where none is in those
-    states."""
+    states with a metrics file."""
     if include_running is None:
         include_running = interim(study)
     results = Path(results)
@@ -108,7 +108,9 @@ def reportable(results: str | Path, study: str, include_running: bool | None = N
     wanted = ("done", "running", "interrupted") if include_running else ("done",)
     status = run_statuses(results, index)
     rows, note = report_rows(index, status, wanted, study)
-    if not any(status[row["run_id"]] in wanted for row in rows):
+    # as analyses/load.py's load_study finds them: in a wanted state, with a metrics file
+    if not any(status[row["run_id"]] in wanted
+               and (results / row["run_id"] / "metrics.jsonl").is_file() for row in rows):
         raise nothing_to_report(results, study, len(rows), include_running)
     return rows, status, wanted, note
 
